@@ -79,3 +79,6 @@ def test_html_to_text():
         'What does "backprop" mean?\n\nIs it the same?\n\n- one\n- two\n\nx = 1\n  y = 2\n\nafter\nnext & last'
     )
     assert html_to_text("plain text") == "plain text"
+    assert html_to_text("<ul><li><p>first</p></li><li><p>second</p><p>more</p></li></ul>") == (
+        "- first\n\n- second\n\nmore"
+    )

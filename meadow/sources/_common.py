@@ -88,6 +88,7 @@ _BLOCK = {
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANKS = re.compile(r"\n{3,}")
 _PRE = "\x01"
+_BULLET = re.compile(r"^- *\n+(?=\S)", re.MULTILINE)
 
 
 def html_to_text(html: str) -> str:
@@ -110,7 +111,8 @@ def html_to_text(html: str) -> str:
         ln.replace(_PRE, "").rstrip() if _PRE in ln else _SPACES.sub(" ", ln).strip()
         for ln in text.split("\n")
     ]
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+    text = _BULLET.sub("- ", "\n".join(lines))  # <li><p>x</p></li>: keep the bullet on its text
+    return _BLANKS.sub("\n\n", text).strip()
 
 
 def _inline(text: str, pre: bool) -> str:
@@ -195,7 +197,7 @@ def iter_csv(
     except OSError as err:
         raise InputError(path, f"cannot open: {err.strerror}") from None
     with f:
-        reader = csv.reader(decoded_lines(path, f))
+        reader = csv.reader(decoded_lines(path, f), strict=True)  # strict: a cut inside quotes is an error
         line = 1
         try:
             if fieldnames is None:
@@ -223,7 +225,8 @@ def iter_csv(
                     )
                 yield line, dict(zip(names, row, strict=True))
         except csv.Error as err:
-            raise InputError(path, f"CSV syntax error: {err}", line=line) from None
+            hint = " (the file ends inside a quoted field: truncated?)" if "end of data" in str(err) else ""
+            raise InputError(path, f"CSV syntax error: {err}{hint}", line=line) from None
 
 
 def iter_json_records(path: Path) -> Iterator[tuple[str, Any]]:

@@ -152,7 +152,7 @@ def test_bad_rows_are_counted_drops(tmp_path: Path):
     ("content", "line", "message"),
     [
         (b"text,label\nA sentence.,0\n", 1, "missing column"),
-        (b'sentence,label\nA sentence.,0\n"Cut off,1\n', 3, "expected 2 fields"),
+        (b'sentence,label\nA sentence.,0\n"Cut off,1\n', 3, "ends inside a quoted field: truncated"),
         (b"sentence,label\nA sentence.,0\nBad \xc3\x28 byte.,1\n", 3, "invalid UTF-8"),
         (b"sentence,label\nA sentence.,0,extra\n", 2, "found 3"),
     ],
