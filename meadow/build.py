@@ -110,12 +110,16 @@ def build(
     final = out_root / recipe.name
 
     # Resolve every path and refuse passage-only sources before reading anything.
+    passage_only = [
+        f"{n!r} ({e.loader})"
+        for n, e in recipe.sources.items()
+        if sources.get(e.loader).produces == "passages"
+    ]
+    if passage_only:
+        raise _needs_rephrasing(", ".join(passage_only))
     plan = []
     for name, entry in recipe.sources.items():
-        spec = sources.get(entry.loader)
-        if spec.produces == "passages":
-            raise _needs_rephrasing(name, entry.loader)
-        plan.append((name, entry, spec, resolve_paths(name, entry, base)))
+        plan.append((name, entry, sources.get(entry.loader), resolve_paths(name, entry, base)))
 
     content_owner: dict[int, str] = {}
     stats: dict[str, SourceStats] = {}
@@ -130,7 +134,7 @@ def build(
         st.seconds = time.perf_counter() - t0
         stats[name] = st
         kept.extend(records)
-        log.info("%s: read %d, kept %d", name, st.read, st.sampled)
+        log.debug("%s: read %d, kept %d", name, st.read, st.sampled)
 
     manifest = _manifest(recipe, recipe_path, stats, len(kept))
     with atomic_dir(final) as tmp:
@@ -163,7 +167,8 @@ def _run_source(
     keep: BottomN[Record] = BottomN(n)
     seen_ids: set[int] = set()
     dedup = recipe.dedup == "exact"
-    bar = tqdm(desc=name, unit=" rows", disable=not progress, leave=False, mininterval=0.5)
+    # disable=None: bars only on a terminal, never in logs or CI output.
+    bar = tqdm(desc=name, unit=" rows", disable=None if progress else True, leave=False, mininterval=0.5)
     try:
         for item in spec.load(paths, options):
             st.read += 1
@@ -177,7 +182,7 @@ def _run_source(
                 st.drop(item)
                 continue
             if isinstance(item, Passage):
-                raise _needs_rephrasing(name, entry.loader)
+                raise _needs_rephrasing(f"{name!r} ({entry.loader}, first at {item.id})")
             item_rank = rank(recipe.seed, item.id)  # also the id's 64-bit key for repeat detection
             if item_rank in seen_ids:
                 st.drop(Drop("duplicate_id", item.id))
@@ -196,15 +201,17 @@ def _run_source(
     except InputError as err:
         raise MeadowError(f"{err} (source {name!r}, loader {entry.loader!r})") from None
     finally:
+        bar.update(st.read - bar.n)
         bar.close()
     return sorted(keep.items(), key=lambda r: r.id)
 
 
-def _needs_rephrasing(name: str, loader: str) -> MeadowError:
+def _needs_rephrasing(which: str) -> MeadowError:
     return MeadowError(
-        f"source {name!r} (loader {loader!r}) yields passages that an LLM must rephrase into "
-        "question/answer pairs, and the rephrasing step (meadow.convert) is not available yet. "
-        "Remove this source from the recipe or choose an option that yields ready records."
+        f"source(s) {which} yield passages that an LLM must rephrase into question/answer "
+        "pairs, and the rephrasing step (meadow.convert) is not available yet; nothing was "
+        "skipped and no output was written. Remove these sources from (a copy of) the recipe, "
+        "or give a layout that already holds question/answer pairs."
     )
 
 

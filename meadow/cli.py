@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+# Wide enough for the summary table when stderr is a log file or a pipe (rich assumes 80).
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def _version(value: bool) -> None:
@@ -62,12 +64,14 @@ def build(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary table.")] = False,
 ) -> None:
-    """Load every source of RECIPE, validate, dedup and subsample, and write the build.
+    """Load every source of RECIPE, validate, dedup, subsample and write the build.
 
-    Writes <output_dir>/<name>/merged_medical_meadow.json (medAlpaca's training format),
-    merged_medical_meadow.parquet, manifest.json and README.md (dataset card). Paths in the
-    recipe are relative to the working directory. The previous build is replaced only when
-    the new one is complete.
+    Output: <output_dir>/<name>/ holding merged_medical_meadow.json
+    (medAlpaca's format), .parquet, manifest.json and README.md (the card).
+
+    Paths in the recipe are relative to the working directory.
+
+    The previous build is replaced only when the new one is complete.
     """
     from meadow.build import build as run_build
 
@@ -78,13 +82,14 @@ def build(
         return
     if not quiet:
         _summary(result.manifest)
-    typer.echo(f"wrote {result.records} records to {result.out_dir}")
+    console.print(f"wrote {result.records:,} records to {result.out_dir}", highlight=False)
 
 
 def _summary(manifest: dict) -> None:
-    table = Table(title="meadow build", show_lines=False)
-    for col in ("source", "read", "dropped", "duplicates", "candidates", "n", "kept", "seconds"):
-        table.add_column(col, justify="left" if col == "source" else "right")
+    table = Table(title="meadow build")
+    table.add_column("source", overflow="fold", min_width=12)
+    for col in ("read", "dropped", "dups", "unique", "n", "kept", "s"):
+        table.add_column(col, justify="right")
     for name, s in manifest["sources"].items():
         table.add_row(
             name,
@@ -94,7 +99,7 @@ def _summary(manifest: dict) -> None:
             f"{s['candidates']:,}",
             str(s["n"]),
             f"{s['sampled']:,}",
-            f"{s['seconds']:.2f}",
+            f"{s['seconds']:.1f}",
         )
     t = manifest["totals"]
     table.add_row(
@@ -105,17 +110,18 @@ def _summary(manifest: dict) -> None:
         f"{t['candidates']:,}",
         "",
         f"{t['records']:,}",
-        f"{manifest['seconds']:.2f}",
+        f"{manifest['seconds']:.1f}",
         style="bold",
     )
     console.print(table)
-    reasons = {(name, r): c for name, s in manifest["sources"].items() for r, c in s["dropped"].items()}
-    if reasons:
-        console.print(
-            "dropped by reason: " + ", ".join(f"{n}/{r} {c:,}" for (n, r), c in reasons.items()),
-            highlight=False,
-            soft_wrap=True,
-        )
+    drops = Table(title="dropped rows by reason (manifest.json has example locations)")
+    for col in ("source", "reason", "rows"):
+        drops.add_column(col, justify="right" if col == "rows" else "left", no_wrap=col != "reason")
+    for name, s in manifest["sources"].items():
+        for reason, count in s["dropped"].items():
+            drops.add_row(name, reason, f"{count:,}")
+    if drops.row_count:
+        console.print(drops)
 
 
 @app.command("sources")
@@ -132,22 +138,41 @@ def list_sources() -> None:
     Console().print(table)
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 @app.command()
 def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate.")]) -> None:
-    """Validate RECIPE and show which input files each source would read, without building."""
+    """Validate RECIPE and list the input files of each source, without building.
+
+    Exits with status 1 when the recipe is invalid or any source has no input file.
+    """
     from meadow.recipe import load_recipe, resolve_paths
 
     try:
         r = load_recipe(recipe)
-        for name, entry in r.sources.items():
-            paths = resolve_paths(name, entry)
-            typer.echo(
-                f"{name}: {entry.loader}, n={entry.n}, {len(paths)} file(s): "
-                + ", ".join(str(p) for p in paths)
-            )
     except MeadowError as err:
         _fail(err)
-    typer.echo(f"{recipe}: ok")
+        return
+    missing = 0
+    for name, entry in r.sources.items():
+        try:
+            paths = resolve_paths(name, entry)
+        except MeadowError as err:
+            missing += 1
+            console.print(f"[red]missing[/] {err}", highlight=False, soft_wrap=True)
+            continue
+        shown = ", ".join(_shown(p) for p in paths[:3]) + (
+            f", ... ({len(paths)} files)" if len(paths) > 3 else ""
+        )
+        console.print(f"[green]ok[/] {name}: loader {entry.loader}, n={entry.n}: {shown}", highlight=False)
+    if missing:
+        _fail(MeadowError(f"{recipe}: {missing} of {len(r.sources)} sources have no input file"))
+    console.print(f"{recipe}: valid, every source has its input files", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

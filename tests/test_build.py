@@ -156,7 +156,12 @@ def test_cli_build_and_errors(tmp_path, raw_fixtures):
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output
     res = runner.invoke(app, ["check", str(r)])
-    assert res.exit_code == 0 and "1 file(s)" in res.output
+    assert res.exit_code == 0 and "ok cord19: loader cord19" in res.output and "valid" in res.output
+    missing = recipe(
+        tmp_path, f"sources:\n  gone:\n    loader: cord19\n    path: {tmp_path}/no.csv\n", "m.yaml"
+    )
+    res = runner.invoke(app, ["check", str(missing)])
+    assert res.exit_code == 1 and "missing source 'gone'" in res.output and "1 of 1 sources" in res.output
     bad = recipe(tmp_path, "sources:\n  c:\n    loader: nope\n    path: x\n", name="bad.yaml")
     res = runner.invoke(app, ["build", str(bad)])
     assert res.exit_code == 1

@@ -76,7 +76,8 @@ def test_html_to_text():
         '<img src="a.png">after<br>next &amp; last'
     )
     assert html_to_text(html) == (
-        'What does "backprop" mean?\n\nIs it the same?\n\n- one\n- two\n\nx = 1\n  y = 2\n\nafter\nnext & last'
+        'What does "backprop" mean?\n\nIs it the same?\n\n- one\n- two\n\n'
+        "x = 1\n  y = 2\n\nafter\nnext & last"
     )
     assert html_to_text("plain text") == "plain text"
     assert html_to_text("<ul><li><p>first</p></li><li><p>second</p><p>more</p></li></ul>") == (

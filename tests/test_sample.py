@@ -33,11 +33,11 @@ def test_adding_rows_only_admits_rows_that_outrank_old_ones():
 
 def test_bottom_n_all_keeps_everything_and_ties_never_compare_items():
     keep = BottomN(None)
-    for i in range(10):
+    for _i in range(10):
         keep.offer(1, "same", object())  # objects are not orderable
     assert len(keep.items()) == 10
     small = BottomN(2)
-    for i in range(5):
+    for _i in range(5):
         small.offer(1, "same", object())
     assert len(small) == 2
 

@@ -171,7 +171,7 @@ def test_bad_rows_are_counted_drops(tmp_path: Path):
 @pytest.mark.parametrize(
     ("content", "line", "message"),
     [
-        (b'Q1,a,b,c,d,A\n"Q2 is cut off,a,b\n', 2, "ends inside a quoted field: truncated"),  # truncated quoted field
+        (b'Q1,a,b,c,d,A\n"Q2 is cut off,a,b\n', 2, "truncated"),  # truncated quoted field
         (b"Q1,a,b,c,d,A\nQ2,a,b,c,d\n", 2, "found 5"),  # five columns
         (b"Q1,a,b,c,d,A\nQ2 \xff\xfe,a,b,c,d,A\n", 2, "invalid UTF-8"),
     ],
