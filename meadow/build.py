@@ -113,7 +113,7 @@ def build(
     passage_only = [
         f"{n!r} ({e.loader})"
         for n, e in recipe.sources.items()
-        if sources.get(e.loader).produces == "passages"
+        if sources.get(e.loader).produces == "passages" or e.parsed_options().yields_passages(e.patterns())
     ]
     if passage_only:
         raise _needs_rephrasing(", ".join(passage_only))

@@ -49,6 +49,12 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def yields_passages(self, patterns: Sequence[str]) -> bool:
+        """Whether a loader registered as 'records or passages' yields Passages for these
+        options and input paths; lets the build refuse such a source before reading anything.
+        """
+        return False
+
 
 Loader = Callable[[Sequence[Path], Options], Iterator[Item]]
 

@@ -95,17 +95,20 @@ def html_to_text(html: str) -> str:
     """Plain text from an HTML fragment (StackExchange bodies, Anki fields).
 
     Block elements become line breaks, list items get a '- ' bullet, <pre> keeps its
-    whitespace, entities are decoded; images and scripts are removed.
+    whitespace, entities are decoded, non-breaking spaces become spaces; images and
+    scripts are removed. Outside <pre>, newlines are spaces, as in HTML.
     """
-    if not html or "<" not in html and "&" not in html:
-        return html.strip()
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
-        return html.strip()
     out: list[str] = []
-    _walk(root, out, pre=False)
-    text = "".join(out)
+    if "<" in html or "&" in html:
+        try:
+            root = lxml.html.fragment_fromstring(html, create_parent="div")
+        except (lxml.etree.ParserError, ValueError):
+            out.append(_inline(html, False))
+        else:
+            _walk(root, out, pre=False)
+    else:
+        out.append(_inline(html, False))
+    text = "".join(out).replace("\xa0", " ")
     # Lines from <pre> carry a \x01 marker: their whitespace is kept as written.
     lines = [
         ln.replace(_PRE, "").rstrip() if _PRE in ln else _SPACES.sub(" ", ln).strip()
