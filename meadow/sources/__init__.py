@@ -116,11 +116,7 @@ def register(
 
 def _import_all() -> None:
     for module in _MODULES:
-        try:
-            importlib.import_module(f"meadow.sources.{module}")
-        except ModuleNotFoundError as err:  # a loader module not written yet
-            if err.name != f"meadow.sources.{module}":
-                raise
+        importlib.import_module(f"meadow.sources.{module}")
 
 
 def registry() -> dict[str, SourceSpec]:

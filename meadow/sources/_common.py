@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,16 @@ from pydantic import ValidationError
 from meadow.errors import InputError
 from meadow.records import Passage, Record, describe_validation_error
 from meadow.sources import Drop
+
+MEDALPACA_CITATION = """\
+@article{han2023medalpaca,
+  title={MedAlpaca -- An Open-Source Collection of Medical Conversational AI Models and Training Data},
+  author={Han, Tianyu and Adams, Lisa C. and Papaioannou, Jens-Michalis and Grundmann, Paul and
+          Oberhauser, Tom and L{\\"o}ser, Alexander and Truhn, Daniel and Bressem, Keno K.},
+  journal={arXiv preprint arXiv:2304.08247},
+  year={2023}
+}"""
+"""For the sources that medAlpaca made itself (flashcards, WikiDoc, the USMLE compilation)."""
 
 
 def content_id(source: str, *parts: str) -> str:
@@ -233,11 +245,11 @@ def iter_csv(
 
 
 def iter_json_records(path: Path) -> Iterator[tuple[str, Any]]:
-    """Yield ``(position, object)`` from a JSON array file or a JSON Lines file, streaming.
+    """Yield ``(at, object)`` from a JSON array file or a JSON Lines file, streaming.
 
-    ``position`` is 'record N' (0-based index in the array) or 'line N' for JSON Lines,
-    ready for ``where()``. Truncated or invalid JSON and invalid UTF-8 raise InputError
-    naming the file and the record or line.
+    ``at`` names the file and position, as ``where()`` does: ``'f.json (record N)'``
+    (0-based index in the array) or ``'f.jsonl:N'`` (line N of JSON Lines). Truncated or
+    invalid JSON and invalid UTF-8 raise InputError naming the file and the record or line.
     """
     with open(path, "rb") as f:
         head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -254,7 +266,7 @@ def _iter_json_array(path: Path) -> Iterator[tuple[str, Any]]:
             f.seek(0)
         try:
             for index, obj in enumerate(ijson.items(f, "item", use_float=True)):
-                yield f"record {index}", obj
+                yield where(path, record=str(index)), obj
         except ijson.JSONError as err:
             first = str(err).splitlines()[0]
             raise InputError(path, f"invalid or truncated JSON after record {index}: {first}") from None
@@ -263,14 +275,36 @@ def _iter_json_array(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _iter_json_lines(path: Path) -> Iterator[tuple[str, Any]]:
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8-sig" if n == 1 else "utf-8"))
-            except UnicodeDecodeError as err:
-                raise InputError(path, f"invalid UTF-8 ({err.reason})", line=n) from None
-            except json.JSONDecodeError as err:
-                raise InputError(path, f"invalid JSON: {err.msg} at column {err.colno}", line=n) from None
-            yield f"line {n}", obj
+    for n, obj in iter_jsonl(path):
+        yield where(path, line=n), obj
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, object)`` from a JSON Lines file, gzip-compressed or not (by its magic bytes).
+
+    Invalid JSON, invalid UTF-8 and a corrupt or truncated gzip stream raise InputError
+    naming the file and line.
+    """
+    try:
+        with open(path, "rb") as probe:
+            compressed = probe.read(2) == b"\x1f\x8b"
+        f = gzip.open(path, "rb") if compressed else open(path, "rb")
+    except OSError as err:
+        raise InputError(path, f"cannot open: {err.strerror or err}") from None
+    n = 0
+    with f:
+        try:
+            for n, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw.decode("utf-8-sig" if n == 1 else "utf-8"))
+                except UnicodeDecodeError as err:
+                    raise InputError(path, f"invalid UTF-8 ({err.reason})", line=n) from None
+                except json.JSONDecodeError as err:
+                    raise InputError(path, f"invalid JSON: {err.msg} at column {err.colno}", line=n) from None
+                except RecursionError:
+                    raise InputError(path, "JSON nested too deeply", line=n) from None
+                yield n, obj
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise InputError(path, f"corrupt or truncated gzip data: {err}", line=n + 1) from None

@@ -61,16 +61,16 @@ from pydantic import field_validator
 from meadow.errors import InputError
 from meadow.records import Passage
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import content_id, decoded_lines, html_to_text, make_passage, where
+from meadow.sources._common import (
+    MEDALPACA_CITATION,
+    content_id,
+    decoded_lines,
+    html_to_text,
+    make_passage,
+    where,
+)
 
-CITATION = """\
-@article{han2023medalpaca,
-  title={MedAlpaca -- An Open-Source Collection of Medical Conversational AI Models and Training Data},
-  author={Han, Tianyu and Adams, Lisa C. and Papaioannou, Jens-Michalis and Grundmann, Paul and
-          Oberhauser, Tom and L{\\"o}ser, Alexander and Truhn, Daniel and Bressem, Keno K.},
-  journal={arXiv preprint arXiv:2304.08247},
-  year={2023}
-}"""
+CITATION = MEDALPACA_CITATION
 
 LICENSE = (
     "deck-specific: the AnkiWeb shared decks state no license; medAlpaca's derived "

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from meadow.errors import InputError
 from meadow.sources import Drop, Item, Options, register
-from meadow.sources._common import content_id, iter_json_records, make_record, where
+from meadow.sources._common import content_id, iter_json_records, make_record
 
 INSTRUCTION = "If you are a doctor, please answer the medical questions based on the patient's description."
 
@@ -94,16 +94,10 @@ def variant_of(path: Path) -> Variant | None:
     return None
 
 
-def _at(path: Path, position: str) -> str:
-    kind, _, n = position.partition(" ")
-    return where(path, line=int(n)) if kind == "line" else where(path, record=n)
-
-
 def _load_file(path: Path, options: ChatDoctorOptions) -> Iterator[Item]:
     variant = options.variant or variant_of(path)
     answer_key = f"answer_{options.icliniq_answer}"
-    for position, obj in iter_json_records(path):
-        at = _at(path, position)
+    for at, obj in iter_json_records(path):
         if not isinstance(obj, dict):
             yield Drop("invalid_record", at, f"expected a JSON object, got {_type(obj)}", malformed=True)
             continue
@@ -111,10 +105,9 @@ def _load_file(path: Path, options: ChatDoctorOptions) -> Iterator[Item]:
         if variant is None:
             if not icliniq:
                 raise InputError(
-                    path,
+                    at,
                     "cannot tell the ChatDoctor dataset from the file name (expected chatdoctor5k/GenMedGPT, "
                     "HealthCareMagic or iCliniq in it); set the option variant",
-                    record=position.partition(" ")[2],
                 )
             variant = "icliniq_10k"
         source = f"chatdoctor/{variant}"

@@ -37,7 +37,7 @@ from pydantic import Field, model_validator
 from meadow.errors import InputError
 from meadow.records import Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import content_id, iter_json_records, make_record, where
+from meadow.sources._common import content_id, iter_json_records, make_record
 
 SOURCE = "medqa"
 INSTRUCTION = "Please answer with one of the option in the bracket"
@@ -95,12 +95,6 @@ def split_of(path: Path) -> Split:
     return found.pop()  # type: ignore[return-value]
 
 
-def at_position(path: Path, position: str) -> str:
-    """``where()`` for a position from ``iter_json_records`` ('line N' or 'record N')."""
-    kind, _, number = position.partition(" ")
-    return where(path, line=int(number)) if kind == "line" else where(path, record=number)
-
-
 @register(
     SOURCE,
     options=MedqaOptions,
@@ -114,8 +108,7 @@ def load(paths: Sequence[Path], options: MedqaOptions) -> Iterator[Record | Drop
         path = Path(path)
         split = split_of(path)
         keep = options.allow_test if split == "test" else split in options.splits
-        for position, row in iter_json_records(path):
-            at = at_position(path, position)
+        for at, row in iter_json_records(path):
             if split == "test" and not keep:
                 yield Drop("test_split", at, f"{path.name} is a test-split file; set allow_test to load it")
             elif not keep:

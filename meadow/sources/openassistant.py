@@ -47,17 +47,13 @@ Record id: ``openassistant:<prompter message_id>``.
 
 from __future__ import annotations
 
-import gzip
-import json
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from meadow.errors import InputError
 from meadow.sources import Drop, Item, Options, register
-from meadow.sources._common import make_record, where
+from meadow.sources._common import iter_jsonl, make_record, where
 
 SOURCE = "openassistant"
 READY = "ready_for_export"
@@ -150,37 +146,6 @@ def _load_file(path: Path, options: OpenAssistantOptions) -> Iterator[Item]:
         flat[msg.id] = msg
     if flat:
         yield from _join(flat, options)
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line, object)`` from a JSON Lines file, gzip-compressed or not (by its magic bytes).
-
-    Invalid JSON, invalid UTF-8 and a corrupt or truncated gzip stream raise InputError
-    naming the file and line.
-    """
-    try:
-        with open(path, "rb") as probe:
-            compressed = probe.read(2) == b"\x1f\x8b"
-        f = gzip.open(path, "rb") if compressed else open(path, "rb")
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror or err}") from None
-    n = 0
-    with f:
-        try:
-            for n, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = json.loads(raw.decode("utf-8-sig" if n == 1 else "utf-8"))
-                except UnicodeDecodeError as err:
-                    raise InputError(path, f"invalid UTF-8 ({err.reason})", line=n) from None
-                except json.JSONDecodeError as err:
-                    raise InputError(path, f"invalid JSON: {err.msg} at column {err.colno}", line=n) from None
-                except RecursionError:
-                    raise InputError(path, "JSON nested too deeply", line=n) from None
-                yield n, obj
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            raise InputError(path, f"corrupt or truncated gzip data: {err}", line=n + 1) from None
 
 
 # ---------------------------------------------------------------- parsing

@@ -37,8 +37,8 @@ from pydantic import Field
 from meadow.errors import InputError
 from meadow.records import Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import iter_json_records, make_record
-from meadow.sources.medqa import INSTRUCTION, at_position, format_input
+from meadow.sources._common import MEDALPACA_CITATION, iter_json_records, make_record
+from meadow.sources.medqa import INSTRUCTION, format_input
 
 SOURCE = "usmle"
 IMAGES_FILE = "question_with_images.json"
@@ -48,14 +48,7 @@ _IMAGE_REF = re.compile(
     r"!\[[^\]]*\]\([^)]*\)|<img\b|https?://\S+?\.(?:png|jpe?g|gif|svg|bmp|tiff?)\b", re.IGNORECASE
 )
 
-CITATION = """\
-@article{han2023medalpaca,
-  title={MedAlpaca -- An Open-Source Collection of Medical Conversational AI Models and Training Data},
-  author={Han, Tianyu and Adams, Lisa C. and Papaioannou, Jens-Michalis and Grundmann, Paul and
-          Oberhauser, Tom and L{\\"o}ser, Alexander and Truhn, Daniel and Bressem, Keno K.},
-  journal={arXiv preprint arXiv:2304.08247},
-  year={2023}
-}"""
+CITATION = MEDALPACA_CITATION
 
 
 class UsmleOptions(Options):
@@ -141,8 +134,7 @@ def _number(value: Any) -> int | None:
 def _step(
     path: Path, step: int, solutions: dict[str, str], with_images: set[int], options: UsmleOptions
 ) -> Iterator[Record | Drop]:
-    for position, q in iter_json_records(path):
-        at = at_position(path, position)
+    for at, q in iter_json_records(path):
         if not isinstance(q, dict):
             yield Drop(
                 "invalid_question", at, f"expected an object, found {type(q).__name__}", malformed=True

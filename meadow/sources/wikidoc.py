@@ -71,18 +71,18 @@ from pydantic import Field
 from meadow.errors import InputError
 from meadow.records import Passage, Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import content_id, iter_json_records, make_passage, make_record, where
+from meadow.sources._common import (
+    MEDALPACA_CITATION,
+    content_id,
+    iter_json_records,
+    make_passage,
+    make_record,
+    where,
+)
 
 INSTRUCTION = "Answer this question truthfully"
 
-CITATION = """\
-@article{han2023medalpaca,
-  title={MedAlpaca -- An Open-Source Collection of Medical Conversational AI Models and Training Data},
-  author={Han, Tianyu and Adams, Lisa C. and Papaioannou, Jens-Michalis and Grundmann, Paul and
-          Oberhauser, Tom and L{\\"o}ser, Alexander and Truhn, Daniel and Bressem, Keno K.},
-  journal={arXiv preprint arXiv:2304.08247},
-  year={2023}
-}"""
+CITATION = MEDALPACA_CITATION
 
 LICENSE = "WikiDoc page text: CC BY-SA 3.0 (wikidoc.org); medAlpaca's Hugging Face copies are marked 'cc'"
 
@@ -131,9 +131,7 @@ def load(paths: Sequence[Path], options: WikidocOptions) -> Iterator[Record | Pa
         if fmt == "parquet":
             yield from _load_parquet(path, source)
         elif fmt == "json":
-            for position, obj in iter_json_records(path):
-                unit, number = position.split(" ", 1)
-                at = where(path, line=int(number)) if unit == "line" else where(path, record=number)
+            for at, obj in iter_json_records(path):
                 yield _qa_item(at, obj, source, path)
         else:
             yield from _load_xml(path, source, options)
