@@ -130,12 +130,13 @@ def list_sources() -> None:
     from meadow import sources
 
     table = Table(title="meadow sources")
-    for col in ("loader", "produces", "license", "summary"):
+    table.add_column("loader", no_wrap=True)
+    for col in ("produces", "license", "summary"):
         table.add_column(col)
     for name, spec in sources.registry().items():
         produces = spec.produces + (" (test only)" if spec.test_only else "")
         table.add_row(name, produces, spec.license, spec.summary)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _shown(path: Path) -> str:
