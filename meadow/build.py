@@ -1,9 +1,9 @@
 """`meadow build`: recipe -> load -> validate -> exact dedup -> seeded subsample -> outputs.
 
-Each source streams through its loader; every row read is counted as kept, dropped
-(with its reason) or duplicate, and survivors compete for the source's ``n`` places by
-the seeded hash rank of their id. Memory is bounded by the kept records plus one 64-bit
-key per record seen (for duplicate detection).
+Each source streams through its loader; every row read is counted as dropped (with its
+reason), duplicate, or unique, and unique records compete for the source's ``n`` places
+by the seeded hash rank of their id (meadow.sample). Exact duplicates are settled against
+what is kept, so memory is bounded by the kept records, not by the rows read.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from meadow.output import (
 )
 from meadow.recipe import Recipe, load_recipe, resolve_paths
 from meadow.records import Passage, Record
-from meadow.sample import BottomN, content_key, rank
+from meadow.sample import Sample, content_key, rank
 from meadow.sources import Drop
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class SourceStats:
     drop_examples: dict[str, list[str]] = field(default_factory=dict)
     duplicates: int = 0
     duplicate_of: Counter[str] = field(default_factory=Counter)
-    candidates: int = 0
+    unique: int = 0
     sampled: int = 0
     seconds: float = 0.0
 
@@ -77,7 +77,7 @@ class SourceStats:
             "drop_examples": dict(sorted(self.drop_examples.items())),
             "duplicates": self.duplicates,
             "duplicate_of": dict(sorted(self.duplicate_of.items())),
-            "candidates": self.candidates,
+            "unique": self.unique,
             "n": self.n,
             "sampled": self.sampled,
             "seconds": round(self.seconds, 3),
@@ -121,7 +121,7 @@ def build(
     for name, entry in recipe.sources.items():
         plan.append((name, entry, sources.get(entry.loader), resolve_paths(name, entry, base)))
 
-    content_owner: dict[int, str] = {}
+    taken: dict[int, str] = {}
     stats: dict[str, SourceStats] = {}
     kept: list[Record] = []
     for name, entry, spec, paths in plan:
@@ -129,7 +129,7 @@ def build(
         st = SourceStats(loader=entry.loader, n=entry.n)
         st.inputs = [_input_info(p, base) for p in paths]
         t0 = time.perf_counter()
-        records = _run_source(name, entry, spec, paths, recipe, on_error, st, content_owner, progress)
+        records = _run_source(name, entry, spec, paths, recipe, on_error, st, taken, progress)
         st.sampled = len(records)
         st.seconds = time.perf_counter() - t0
         stats[name] = st
@@ -159,13 +159,12 @@ def _run_source(
     recipe: Recipe,
     on_error: str,
     st: SourceStats,
-    content_owner: dict[int, str],
+    taken: dict[int, str],
     progress: bool,
 ) -> list[Record]:
+    """Stream one source into its sample; ``taken`` maps content kept by earlier sources to them."""
     options = entry.parsed_options()
-    n = None if entry.n == "all" else entry.n
-    keep: BottomN[Record] = BottomN(n)
-    seen_ids: set[int] = set()
+    sample: Sample[Record] = Sample(None if entry.n == "all" else entry.n, taken)
     dedup = recipe.dedup == "exact"
     # disable=None: bars only on a terminal, never in logs or CI output.
     bar = tqdm(desc=name, unit=" rows", disable=None if progress else True, leave=False, mininterval=0.5)
@@ -183,27 +182,22 @@ def _run_source(
                 continue
             if isinstance(item, Passage):
                 raise _needs_rephrasing(f"{name!r} ({entry.loader}, first at {item.id})")
-            item_rank = rank(recipe.seed, item.id)  # also the id's 64-bit key for repeat detection
-            if item_rank in seen_ids:
-                st.drop(Drop("duplicate_id", item.id))
-                continue
-            seen_ids.add(item_rank)
-            if dedup:
-                key = content_key(item.instruction, item.input, item.output)
-                owner = content_owner.get(key)
-                if owner is not None:
-                    st.duplicates += 1
-                    st.duplicate_of[owner] += 1
-                    continue
-                content_owner[key] = name
-            st.candidates += 1
-            keep.offer(item_rank, item.id, item)
+            key = content_key(item.instruction, item.input, item.output) if dedup else None
+            outcome = sample.offer(rank(recipe.seed, item.id), item.id, key, item)
+            if outcome == "duplicate":
+                st.duplicates += 1
+                st.duplicate_of[taken.get(key, name) if key is not None else name] += 1
+            elif outcome == "duplicate_id":
+                st.drop(Drop("duplicate_id", item.id, "an id already in this source's sample"))
     except InputError as err:
         raise MeadowError(f"{err} (source {name!r}, loader {entry.loader!r})") from None
     finally:
         bar.update(st.read - bar.n)
         bar.close()
-    return sorted(keep.items(), key=lambda r: r.id)
+    st.unique = st.read - sum(st.dropped.values()) - st.duplicates
+    for key in sample.content_keys():
+        taken[key] = name
+    return sorted(sample.items(), key=lambda r: r.id)
 
 
 def _needs_rephrasing(which: str) -> MeadowError:
@@ -243,7 +237,7 @@ def _manifest(recipe: Recipe, recipe_path: Path, stats: dict[str, SourceStats], 
             "read": sum(s.read for s in stats.values()),
             "dropped": sum(sum(s.dropped.values()) for s in stats.values()),
             "duplicates": sum(s.duplicates for s in stats.values()),
-            "candidates": sum(s.candidates for s in stats.values()),
+            "unique": sum(s.unique for s in stats.values()),
             "records": total,
         },
         "versions": _versions(),

@@ -1,18 +1,26 @@
-"""Deterministic, order-independent subsampling and exact-duplicate keys.
+"""Deterministic, order-independent subsampling with exact-duplicate removal.
 
 Each record gets a rank from a seeded hash of its id; a source keeps the ``n`` lowest
-ranks in a bounded heap. The same seed and ids give the same sample whatever the file
-order, and adding rows to a source only lets a new row in where it outranks an old one.
+ranks. The same seed and ids give the same sample whatever the file order, and adding
+rows to a source only lets a new row in where it outranks an old one.
+
+Exact duplicates (same instruction, input and output) are settled inside the sample, so
+memory is bounded by ``n``: of two copies within a source the lower rank wins, whatever
+the order they come in; a copy of a record that an earlier source kept is a duplicate of
+that source.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterable
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
+
+Outcome = Literal["kept", "not_sampled", "duplicate", "duplicate_id"]
 
 
 def rank(seed: int, key: str) -> int:
@@ -27,51 +35,88 @@ def content_key(*parts: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-class BottomN(Generic[T]):
-    """Keep the items with the ``n`` lowest ``(rank, tiebreak)`` keys; ``n=None`` keeps all."""
+@dataclass(slots=True, eq=False)
+class _Entry:
+    rank: int
+    id: str
+    key: int | None
+    item: Any
+    alive: bool = True
 
-    def __init__(self, n: int | None):
+    def __lt__(self, other: _Entry) -> bool:
+        # heapq keeps the smallest first; here that is the worst entry (highest rank, then id).
+        return (self.rank, self.id) > (other.rank, other.id)
+
+
+class Sample(Generic[T]):
+    """The ``n`` lowest-ranked items of one source (``n=None``: all), without exact repeats.
+
+    ``offer`` says what became of an item: ``kept`` (for now: a better one may still push it
+    out), ``not_sampled``, ``duplicate`` (this item, or the copy it displaced, repeats content
+    already in the sample or in ``taken``) or ``duplicate_id`` (an id already in the sample).
+    """
+
+    def __init__(self, n: int | None, taken: Mapping[int, str] | None = None):
         self.n = n
-        self._heap: list[tuple[int, _Neg, int, T]] = []  # max-heap through negated ranks
-        self._seq = 0  # never compares items, even on a full (rank, tiebreak) tie
-
-    def offer(self, rank_: int, tiebreak: str, item: T) -> None:
-        self._seq += 1
-        entry = (-rank_, _Neg(tiebreak), self._seq, item)
-        if self.n is None or len(self._heap) < self.n:
-            heapq.heappush(self._heap, entry)
-        elif (-rank_, _Neg(tiebreak)) > (self._heap[0][0], self._heap[0][1]):
-            heapq.heapreplace(self._heap, entry)
+        self.taken: Mapping[int, str] = taken if taken is not None else {}
+        self._heap: list[_Entry] = []
+        self._by_id: dict[str, _Entry] = {}
+        self._by_key: dict[int, _Entry] = {}
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._by_id)
+
+    def offer(self, rank_: int, id_: str, key: int | None, item: T) -> Outcome:
+        if id_ in self._by_id:
+            return "duplicate_id"
+        outcome: Outcome = "kept"
+        if key is not None:
+            if key in self.taken:
+                return "duplicate"
+            other = self._by_key.get(key)
+            if other is not None:
+                if (rank_, id_) > (other.rank, other.id):
+                    return "duplicate"
+                self._remove(other)  # this copy outranks the one in the sample: it takes its place
+                outcome = "duplicate"
+        if self.n is not None and len(self._by_id) >= self.n:
+            worst = self._worst()
+            if (rank_, id_) > (worst.rank, worst.id):
+                return "not_sampled"
+            self._remove(worst)
+        entry = _Entry(rank_, id_, key, item)
+        heapq.heappush(self._heap, entry)
+        self._by_id[id_] = entry
+        if key is not None:
+            self._by_key[key] = entry
+        return outcome
+
+    def content_keys(self) -> list[int]:
+        """Content keys of the kept items."""
+        return list(self._by_key)
 
     def items(self) -> list[T]:
         """Kept items, lowest rank first."""
-        return [e[3] for e in sorted(self._heap, key=lambda e: (-e[0], e[1].value, e[2]))]
+        return [e.item for e in sorted(self._by_id.values(), key=lambda e: (e.rank, e.id))]
 
+    def _worst(self) -> _Entry:
+        while not self._heap[0].alive:
+            heapq.heappop(self._heap)
+        return self._heap[0]
 
-class _Neg:
-    """Reverses string order inside the max-heap (so ties keep the smallest tiebreak)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str):
-        self.value = value
-
-    def __lt__(self, other: _Neg) -> bool:
-        return self.value > other.value
-
-    def __gt__(self, other: _Neg) -> bool:
-        return self.value < other.value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Neg) and self.value == other.value
+    def _remove(self, entry: _Entry) -> None:
+        entry.alive = False  # lazily dropped from the heap when it reaches the top
+        del self._by_id[entry.id]
+        if entry.key is not None:
+            del self._by_key[entry.key]
+        if len(self._heap) > 2 * len(self._by_id) + 64:  # many dead entries: rebuild
+            self._heap = [e for e in self._heap if e.alive]
+            heapq.heapify(self._heap)
 
 
 def sample_ids(seed: int, ids: Iterable[str], n: int | None) -> list[str]:
     """The ids that a build with this seed keeps (helper for tests and audits)."""
-    keep: BottomN[str] = BottomN(n)
+    keep: Sample[str] = Sample(n)
     for i in ids:
-        keep.offer(rank(seed, i), i, i)
+        keep.offer(rank(seed, i), i, None, i)
     return keep.items()

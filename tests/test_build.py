@@ -59,8 +59,8 @@ def test_build_writes_medalpaca_json_parquet_manifest_and_card(tmp_path, raw_fix
     assert table.column("id").to_pylist() == [r["id"] for r in rows]
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     s = manifest["sources"]["cord19"]
-    assert s["read"] == s["dropped_total"] + s["duplicates"] + s["candidates"]
-    assert s["sampled"] == s["candidates"] == len(rows)
+    assert s["read"] == s["dropped_total"] + s["duplicates"] + s["unique"]
+    assert s["sampled"] == s["unique"] == len(rows)
     assert s["dropped"].get("no_abstract", 0) == 150 - expected_cord_rows(src) - s["dropped"].get(
         "no_title", 0
     )
@@ -202,7 +202,7 @@ def test_demo_recipe_builds_every_example(tmp_path, monkeypatch):
     m = result.manifest
     assert result.records == m["totals"]["records"] > 50
     for name, s in m["sources"].items():
-        assert s["read"] == s["dropped_total"] + s["duplicates"] + s["candidates"], name
+        assert s["read"] == s["dropped_total"] + s["duplicates"] + s["unique"], name
         assert s["sampled"] > 0, name
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
     assert {r["source"].split("/")[0] for r in rows} >= {"stackexchange", "cord19", "mmlu", "chatdoctor"}
