@@ -57,21 +57,28 @@ def write_json(path: Path, records: Sequence[Record]) -> None:
         f.write("\n]\n")
 
 
-def write_parquet(path: Path, records: Sequence[Record]) -> None:
-    """All columns; ``meta`` as a JSON string so the schema stays fixed across sources."""
-    table = pa.table(
-        {
-            "instruction": pa.array([r.instruction for r in records], pa.string()),
-            "input": pa.array([r.input for r in records], pa.string()),
-            "output": pa.array([r.output for r in records], pa.string()),
-            "source": pa.array([r.source for r in records], pa.string()),
-            "id": pa.array([r.id for r in records], pa.string()),
-            "meta": pa.array(
-                [json.dumps(r.meta, ensure_ascii=False, sort_keys=True) for r in records], pa.string()
-            ),
-        }
-    )
-    pq.write_table(table, path, compression="zstd")
+PARQUET_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("instruction", "input", "output", "source", "id", "meta")]
+)
+
+
+def write_parquet(path: Path, records: Sequence[Record], batch: int = 10_000) -> None:
+    """All columns; ``meta`` as a JSON string so the schema stays fixed across sources.
+
+    Written in row groups of ``batch`` records, so memory holds one batch of columns at a time.
+    """
+    with pq.ParquetWriter(path, PARQUET_SCHEMA, compression="zstd") as writer:
+        for start in range(0, max(len(records), 1), batch):
+            chunk = records[start : start + batch]
+            columns = {
+                "instruction": [r.instruction for r in chunk],
+                "input": [r.input for r in chunk],
+                "output": [r.output for r in chunk],
+                "source": [r.source for r in chunk],
+                "id": [r.id for r in chunk],
+                "meta": [json.dumps(r.meta, ensure_ascii=False, sort_keys=True) for r in chunk],
+            }
+            writer.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
 
 
 def write_json_file(path: Path, data: Any) -> None:
