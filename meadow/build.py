@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import platform
 import sys
 import time
@@ -60,12 +61,14 @@ class SourceStats:
     unique: int = 0
     sampled: int = 0
     seconds: float = 0.0
+    base: str = ""  # the folder recipe paths are relative to, with a trailing separator
 
     def drop(self, d: Drop) -> None:
         self.dropped[d.reason] += 1
         examples = self.drop_examples.setdefault(d.reason, [])
         if len(examples) < DROP_EXAMPLES:
-            examples.append(f"{d.where}: {d.detail}" if d.detail else d.where)
+            at = d.where.removeprefix(self.base)  # paths as the recipe gives them
+            examples.append(f"{at}: {d.detail}" if d.detail else at)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,7 +129,7 @@ def build(
     kept: list[Record] = []
     for name, entry, spec, paths in plan:
         on_error = "fail" if strict else (entry.on_error or recipe.on_error)
-        st = SourceStats(loader=entry.loader, n=entry.n)
+        st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
         st.inputs = [_input_info(p, base) for p in paths]
         t0 = time.perf_counter()
         records = _run_source(name, entry, spec, paths, recipe, on_error, st, taken, progress)
