@@ -206,3 +206,19 @@ def test_demo_recipe_builds_every_example(tmp_path, monkeypatch):
         assert s["sampled"] > 0, name
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
     assert {r["source"].split("/")[0] for r in rows} >= {"stackexchange", "cord19", "mmlu", "chatdoctor"}
+
+
+def test_row_order_does_not_change_the_build(tmp_path, raw_fixtures):
+    with open(raw_fixtures / CORD, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    outputs = []
+    for k, order in enumerate((rows[1:], rows[:0:-1])):
+        src = tmp_path / f"in{k}.csv"
+        with open(src, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([rows[0], *order])
+        r = recipe(
+            tmp_path, f"sources:\n  cord19:\n    loader: cord19\n    path: {src}\n    n: 30\n", f"r{k}.yaml"
+        )
+        out = build(r, output_dir=tmp_path / f"out{k}", progress=False).out_dir
+        outputs.append((out / JSON_NAME).read_bytes())
+    assert outputs[0] == outputs[1]
