@@ -30,6 +30,7 @@ from meadow.output import (
     JSON_NAME,
     MANIFEST_NAME,
     PARQUET_NAME,
+    SAMPLES_NAME,
     atomic_dir,
     dataset_card,
     file_info,
@@ -61,6 +62,7 @@ class SourceStats:
     unique: int = 0
     sampled: int = 0
     seconds: float = 0.0
+    llm: dict[str, Any] | None = None  # rephrasing accounting, for sources that yield passages
     base: str = ""  # the folder recipe paths are relative to, with a trailing separator
 
     def drop(self, d: Drop) -> None:
@@ -83,6 +85,7 @@ class SourceStats:
             "unique": self.unique,
             "n": self.n,
             "sampled": self.sampled,
+            **({"llm": self.llm} if self.llm is not None else {}),
             "seconds": round(self.seconds, 3),
         }
 
@@ -100,46 +103,48 @@ def build(
     output_dir: str | Path | None = None,
     base_dir: Path | None = None,
     strict: bool = False,
+    replay: bool = False,
     progress: bool = True,
 ) -> BuildResult:
-    """Run a recipe and write ``<output_dir>/<name>/``. Returns where, and the manifest."""
+    """Run a recipe and write ``<output_dir>/<name>/``. Returns where, and the manifest.
+
+    ``replay``: take every LLM answer from the cache; a miss is an error (no model is asked).
+    """
     started = time.perf_counter()
     recipe_path = Path(recipe_path)
     recipe = load_recipe(recipe_path)
+    if replay:
+        recipe.llm = recipe.llm.model_copy(update={"replay": True})
     base = base_dir or Path.cwd()
     out_root = Path(output_dir) if output_dir is not None else Path(recipe.output_dir)
     if not out_root.is_absolute():
         out_root = base / out_root
     final = out_root / recipe.name
-
-    # Resolve every path and refuse passage-only sources before reading anything.
-    passage_only = [
-        f"{n!r} ({e.loader})"
-        for n, e in recipe.sources.items()
-        if sources.get(e.loader).produces == "passages" or e.parsed_options().yields_passages(e.patterns())
-    ]
-    if passage_only:
-        raise _needs_rephrasing(", ".join(passage_only))
-    plan = []
-    for name, entry in recipe.sources.items():
-        plan.append((name, entry, sources.get(entry.loader), resolve_paths(name, entry, base)))
+    plan = [(n, e, sources.get(e.loader), resolve_paths(n, e, base)) for n, e in recipe.sources.items()]
 
     taken: dict[int, str] = {}
     stats: dict[str, SourceStats] = {}
     kept: list[Record] = []
-    for name, entry, spec, paths in plan:
-        on_error = "fail" if strict else (entry.on_error or recipe.on_error)
-        st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
-        st.inputs = [_input_info(p, base) for p in paths]
-        t0 = time.perf_counter()
-        records = _run_source(name, entry, spec, paths, recipe, on_error, st, taken, progress)
-        st.sampled = len(records)
-        st.seconds = time.perf_counter() - t0
-        stats[name] = st
-        kept.extend(records)
-        log.debug("%s: read %d, kept %d", name, st.read, st.sampled)
+    samples: dict[str, Any] = {}
+    with _Rephrasing(recipe, base) as rephrasing:
+        for name, entry, spec, paths in plan:
+            on_error = "fail" if strict else (entry.on_error or recipe.on_error)
+            st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
+            st.inputs = [_input_info(p, base) for p in paths]
+            t0 = time.perf_counter()
+            records = _run_source(name, entry, spec, paths, recipe, on_error, st, taken, rephrasing, progress)
+            st.sampled = len(records)
+            st.seconds = time.perf_counter() - t0
+            stats[name] = st
+            kept.extend(records)
+            if st.llm is not None:
+                samples[name] = st.llm.pop("samples")
+            log.debug("%s: read %d, kept %d", name, st.read, st.sampled)
+        llm_info = rephrasing.info()
 
     manifest = _manifest(recipe, recipe_path, stats, len(kept))
+    if llm_info:
+        manifest["llm"] = llm_info
     with atomic_dir(final) as tmp:
         write_json(tmp / JSON_NAME, kept)
         write_parquet(tmp / PARQUET_NAME, kept)
@@ -149,9 +154,46 @@ def build(
             PARQUET_NAME: {**file_info(tmp / PARQUET_NAME), "records": len(kept)},
             CARD_NAME: file_info(tmp / CARD_NAME),
         }
+        if samples:
+            write_json_file(tmp / SAMPLES_NAME, samples)
+            manifest["outputs"][SAMPLES_NAME] = file_info(tmp / SAMPLES_NAME)
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest)
     return BuildResult(final, len(kept), manifest)
+
+
+class _Rephrasing:
+    """The LLM step, started on the first passage a build meets (most builds never need it)."""
+
+    def __init__(self, recipe: Recipe, base: Path):
+        self.settings = recipe.llm
+        cache = Path(self.settings.cache)
+        self.cache_path = cache if cache.is_absolute() else base / cache
+        self._runner: Any = None
+
+    def get(self) -> Any:
+        if self._runner is None:
+            from meadow.convert.runner import SyncRephraser
+
+            self._runner = SyncRephraser(self.settings, str(self.cache_path))
+        return self._runner
+
+    def info(self) -> dict[str, Any] | None:
+        if self._runner is None:
+            return None
+        s = self.settings
+        return {
+            "backend": self._runner.backend.identity,
+            "settings": s.model_dump(mode="json", exclude={"cache", "replay"}),
+            "replay": s.replay,
+        }
+
+    def __enter__(self) -> _Rephrasing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            self._runner.close()
 
 
 def _run_source(
@@ -163,12 +205,34 @@ def _run_source(
     on_error: str,
     st: SourceStats,
     taken: dict[int, str],
+    rephrasing: _Rephrasing,
     progress: bool,
 ) -> list[Record]:
-    """Stream one source into its sample; ``taken`` maps content kept by earlier sources to them."""
+    """Stream one source into its sample; ``taken`` maps content kept by earlier sources to them.
+
+    Passages are ranked like records and rephrased lowest rank first, only as many as the
+    sample can still take, so a source subsampled to n costs about n LLM answers, not one
+    per passage read.
+    """
     options = entry.parsed_options()
     sample: Sample[Record] = Sample(None if entry.n == "all" else entry.n, taken)
     dedup = recipe.dedup == "exact"
+    passages: list[tuple[int, str, Passage]] = []
+
+    def offer(item: Record) -> None:
+        key = content_key(item.instruction, item.input, item.output) if dedup else None
+        outcome = sample.offer(rank(recipe.seed, item.id), item.id, key, item)
+        if outcome == "duplicate":
+            st.duplicates += 1
+            st.duplicate_of[taken.get(key, name) if key is not None else name] += 1
+        elif outcome == "duplicate_id":
+            st.drop(Drop("duplicate_id", item.id, "an id already in this source's sample"))
+
+    def drop(item: Drop) -> None:
+        if item.malformed and on_error == "fail":
+            raise MeadowError(f"{item.where}: {item.detail or item.reason} (source {name!r}; on_error: fail)")
+        st.drop(item)
+
     # disable=None: bars only on a terminal, never in logs or CI output.
     bar = tqdm(desc=name, unit=" rows", disable=None if progress else True, leave=False, mininterval=0.5)
     try:
@@ -177,38 +241,75 @@ def _run_source(
             if not st.read % 1024:
                 bar.update(1024)
             if isinstance(item, Drop):
-                if item.malformed and on_error == "fail":
-                    raise MeadowError(
-                        f"{item.where}: {item.detail or item.reason} (source {name!r}; on_error: fail)"
-                    )
-                st.drop(item)
-                continue
-            if isinstance(item, Passage):
-                raise _needs_rephrasing(f"{name!r} ({entry.loader}, first at {item.id})")
-            key = content_key(item.instruction, item.input, item.output) if dedup else None
-            outcome = sample.offer(rank(recipe.seed, item.id), item.id, key, item)
-            if outcome == "duplicate":
-                st.duplicates += 1
-                st.duplicate_of[taken.get(key, name) if key is not None else name] += 1
-            elif outcome == "duplicate_id":
-                st.drop(Drop("duplicate_id", item.id, "an id already in this source's sample"))
+                drop(item)
+            elif isinstance(item, Passage):
+                passages.append((rank(recipe.seed, item.id), item.id, item))
+            else:
+                offer(item)
     except InputError as err:
         raise MeadowError(f"{err} (source {name!r}, loader {entry.loader!r})") from None
     finally:
         bar.update(st.read - bar.n)
         bar.close()
+    if passages:
+        _rephrase(name, passages, sample, rephrasing, st, offer, drop, progress)
     st.unique = st.read - sum(st.dropped.values()) - st.duplicates
     for key in sample.content_keys():
         taken[key] = name
     return sorted(sample.items(), key=lambda r: r.id)
 
 
-def _needs_rephrasing(which: str) -> MeadowError:
-    return MeadowError(
-        f"source(s) {which} yield passages that an LLM must rephrase into question/answer "
-        "pairs, and the rephrasing step (meadow.convert) is not available yet; nothing was "
-        "skipped and no output was written. Remove these sources from (a copy of) the recipe, "
-        "or give a layout that already holds question/answer pairs."
+def _rephrase(
+    name: str,
+    passages: list[tuple[int, str, Passage]],
+    sample: Sample[Record],
+    rephrasing: _Rephrasing,
+    st: SourceStats,
+    offer: Any,
+    drop: Any,
+    progress: bool,
+) -> None:
+    from meadow.convert.runner import ConvertStats
+
+    runner = rephrasing.get()
+    runner.rephraser.stats = ConvertStats()  # this source's own accounting
+    passages.sort(key=lambda p: (p[0], p[1]))
+    bar = tqdm(desc=f"{name}: rephrasing", unit=" passages", disable=None if progress else True, leave=False)
+    pos = 0
+    try:
+        while pos < len(passages):
+            room = None if sample.n is None else sample.n - len(sample)
+            if room == 0 and not sample.would_admit(passages[pos][0], passages[pos][1]):
+                break  # every passage left ranks below the full sample
+            size = len(passages) - pos if room is None else max(room, rephrasing.settings.concurrency)
+            window = [p for _, _, p in passages[pos : pos + size]]
+            pos += len(window)
+            for result in runner.convert(window, on_done=lambda: _tick(bar, runner.stats)):
+                if isinstance(result, Drop):
+                    drop(result)
+                else:
+                    offer(result)
+    finally:
+        bar.close()
+        stats = runner.stats
+        st.llm = {
+            **stats.to_json(),
+            "not_rephrased": len(passages) - pos,
+            "samples": {
+                "accepted": [{k: v for k, v in e.items() if k != "_order"} for e in stats.accepted_samples],
+                "rejected": [{k: v for k, v in e.items() if k != "_order"} for e in stats.rejected_samples],
+            },
+        }
+
+
+def _tick(bar: Any, stats: Any) -> None:
+    bar.update()
+    bar.set_postfix(
+        requests=stats.requests,
+        cached=stats.cache_hits,
+        failed=sum(stats.failed.values()),
+        tokens=stats.prompt_tokens + stats.completion_tokens,
+        refresh=False,
     )
 
 

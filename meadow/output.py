@@ -26,6 +26,7 @@ JSON_NAME = "merged_medical_meadow.json"
 PARQUET_NAME = "merged_medical_meadow.parquet"
 MANIFEST_NAME = "manifest.json"
 CARD_NAME = "README.md"
+SAMPLES_NAME = "rephrase_samples.json"
 
 
 @contextlib.contextmanager

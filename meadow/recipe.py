@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from meadow import sources
+from meadow.convert.settings import LLMSettings
 from meadow.errors import MeadowError
 
 
@@ -73,6 +74,10 @@ class Recipe(BaseModel):
         "exact", description="drop exact repeats of instruction+input+output across the build"
     )
     sources: dict[str, SourceEntry] = Field(min_length=1)
+    llm: LLMSettings = Field(
+        default_factory=LLMSettings,
+        description="the model that rephrases passages (flashcards, WikiDoc textbook) into Q/A pairs",
+    )
 
     @field_validator("sources")
     @classmethod

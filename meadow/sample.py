@@ -91,6 +91,13 @@ class Sample(Generic[T]):
             self._by_key[key] = entry
         return outcome
 
+    def would_admit(self, rank_: int, id_: str) -> bool:
+        """Whether an item of this rank could still enter the sample."""
+        if self.n is None or len(self._by_id) < self.n:
+            return True
+        worst = self._worst()
+        return (rank_, id_) < (worst.rank, worst.id)
+
     def content_keys(self) -> list[int]:
         """Content keys of the kept items."""
         return list(self._by_key)

@@ -171,30 +171,6 @@ def test_cli_build_and_errors(tmp_path, raw_fixtures):
     assert res.exit_code == 0 and res.output.startswith("meadow ")
 
 
-def test_sources_that_need_rephrasing_stop_the_build_before_reading(tmp_path, examples_dir, raw_fixtures):
-    body = (
-        f"sources:\n  cord19:\n    loader: cord19\n    path: {raw_fixtures / CORD}\n"
-        f"  cards:\n    loader: anki\n    path: {examples_dir / 'anki/medical_deck.apkg'}\n"
-        f"  textbook:\n    loader: wikidoc\n    path: {examples_dir / 'wikidoc/textbook.xml'}\n"
-        "    options: {kind: textbook}\n"
-    )
-    with pytest.raises(MeadowError) as info:
-        build(recipe(tmp_path, body), progress=False)
-    assert "'cards' (anki), 'textbook' (wikidoc)" in str(info.value)
-    assert "rephrasing step" in str(info.value)
-    assert not (tmp_path / "out").exists()
-
-
-def test_a_passage_met_while_reading_stops_the_build(tmp_path, examples_dir):
-    disguised = tmp_path / "textbook.json"  # a MediaWiki export under a published-layout name
-    disguised.write_bytes((examples_dir / "wikidoc/textbook.xml").read_bytes())
-    body = f"sources:\n  textbook:\n    loader: wikidoc\n    path: {disguised}\n"
-    body += "    options: {kind: textbook}\n"
-    with pytest.raises(MeadowError, match=r"'textbook' \(wikidoc, first at wikidoc/textbook:"):
-        build(recipe(tmp_path, body), progress=False)
-    assert not (tmp_path / "out").exists()
-
-
 def test_demo_recipe_builds_every_example(tmp_path, monkeypatch):
     repo = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(repo)

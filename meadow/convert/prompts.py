@@ -1,0 +1,199 @@
+"""Rephrasing tasks: the versioned prompts, how answers are parsed, and what a valid answer is.
+
+Each task (``Passage.task``) has a prompt version; the version, the messages and the
+generation parameters all enter the cache key, so changing a prompt never reuses answers
+given to the old one.
+
+Answers are asked for as JSON. Small local models need help: they answer in JSON when the
+answer is pre-filled with ``{"question": "``, and otherwise tend to write
+``Question: ...\\n\\nAnswer: ...``, which the fallback parser accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from meadow.convert.backend import Message
+from meadow.records import Passage
+
+INSTRUCTION = "Answer this question truthfully"
+"""The instruction of rephrased records, as in medAlpaca's flashcards and WikiDoc datasets."""
+
+PREFILL = '{"question": "'
+
+_SYSTEM = (
+    "You write training data for a medical question answering assistant. "
+    "Reply with one JSON object and nothing else."
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    version: str
+    user: str  # template with {text}
+    fields: tuple[str, ...]  # what the model must return
+
+    def messages(self, passage: Passage) -> list[Message]:
+        return [
+            {"role": "system", "content": _SYSTEM},
+            {"role": "user", "content": self.user.format(text=self._text(passage))},
+        ]
+
+    def _text(self, passage: Passage) -> str:
+        if self.name == "wikidoc_textbook":
+            heading, body = split_section(passage.text)
+            return f"Heading: {heading}\n\nSection:\n{body}"
+        return passage.text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "name": f"{self.name}_{self.version}",
+            "schema": {
+                "type": "object",
+                "properties": {f: {"type": "string"} for f in self.fields},
+                "required": list(self.fields),
+                "additionalProperties": False,
+            },
+        }
+
+
+TASKS: dict[str, Task] = {
+    "flashcard": Task(
+        name="flashcard",
+        version="v1",
+        user=(
+            "Rephrase this medical flashcard into a question and its answer. The question must be "
+            "clear and complete on its own and end with a question mark; the answer must state the "
+            "facts of the card in full sentences, adding nothing that is not on the card.\n\n"
+            "{text}\n\n"
+            'Reply as JSON: {{"question": "...", "answer": "..."}}'
+        ),
+        fields=("question", "answer"),
+    ),
+    "wikidoc_textbook": Task(
+        name="wikidoc_textbook",
+        version="v1",
+        user=(
+            "Below is a section of a medical textbook: its heading, then its text. Rephrase the "
+            "heading into the question that the section text answers, as a student or clinician "
+            "would ask it. The question must be complete on its own (name the disease or topic) and "
+            "end with a question mark.\n\n"
+            "{text}\n\n"
+            'Reply as JSON: {{"question": "..."}}'
+        ),
+        fields=("question",),
+    ),
+}
+
+
+def split_section(text: str) -> tuple[str, str]:
+    """A WikiDoc textbook passage: 'Title - Heading - Sub\\n\\nsection text' -> (heading path, text)."""
+    heading, _, body = text.partition("\n\n")
+    return heading.strip(), body.strip()
+
+
+# ------------------------------------------------------------------ parsing
+
+_JSON_STRING = r'"((?:[^"\\]|\\.)*)'
+_LABELLED = re.compile(
+    r"^\s*(?:\*\*)?(question|q|answer|a)(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*", re.IGNORECASE | re.MULTILINE
+)
+
+
+def parse_answer(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
+    """The fields from a model's answer: JSON (even cut short), else 'Question: ... Answer: ...'."""
+    found = _parse_json(text, fields)
+    if found is None:
+        found = _parse_labelled(text, fields)
+    return found
+
+
+def _parse_json(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
+    start = text.find("{")
+    if start >= 0:
+        end = text.rfind("}")
+        if end > start:
+            try:
+                obj = json.loads(text[start : end + 1])
+            except json.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict) and all(isinstance(obj.get(f), str) for f in fields):
+                return {f: obj[f] for f in fields}
+    # Tolerant: each field's string value, even when the object was cut short.
+    out = {}
+    for f in fields:
+        m = re.search(rf'"{f}"\s*:\s*' + _JSON_STRING + r'("?)', text)
+        if not m:
+            return None
+        raw = m.group(1)
+        try:
+            out[f] = json.loads(f'"{raw}"')
+        except json.JSONDecodeError:
+            out[f] = raw
+    return out
+
+
+def _parse_labelled(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
+    parts: dict[str, str] = {}
+    marks = list(_LABELLED.finditer(text))
+    for i, m in enumerate(marks):
+        key = "question" if m.group(1).lower() in ("question", "q") else "answer"
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        parts.setdefault(key, text[m.end() : end].strip())
+    if all(f in parts for f in fields):
+        return {f: parts[f] for f in fields}
+    return None
+
+
+# ------------------------------------------------------------------ validation
+
+MIN_QUESTION_CHARS = 10
+MAX_QUESTION_CHARS = 500
+MAX_ANSWER_CHARS = 5000
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def validate(
+    task: Task, passage: Passage, parsed: dict[str, str] | None
+) -> tuple[dict[str, str] | None, str]:
+    """``(cleaned fields, "")`` for a valid answer, else ``(None, reason)``."""
+    if parsed is None:
+        return None, "unparseable"
+    fields = {k: v.strip().strip('"').strip() for k, v in parsed.items()}
+    question = fields.get("question", "")
+    if not question:
+        return None, "empty_question"
+    if "answer" in task.fields and not fields.get("answer"):
+        return None, "empty_answer"
+    if not question.endswith("?"):
+        return None, "not_a_question"
+    if len(question) < MIN_QUESTION_CHARS:
+        return None, "question_too_short"
+    if len(question) > MAX_QUESTION_CHARS:
+        return None, "question_too_long"
+    answer = fields.get("answer", "")
+    if len(answer) > MAX_ANSWER_CHARS:
+        return None, "answer_too_long"
+    nq = _norm(question)
+    if "{text}" in question or nq in (_norm(task.user.format(text="")), _norm(passage.text)):
+        return None, "echo_of_prompt"
+    if answer:
+        na = _norm(answer)
+        if na == nq or na == _norm(task.user.format(text="")) or na in ("", _norm(passage.text)):
+            return None, "answer_copies_prompt" if na != nq else "answer_copies_question"
+    return fields, ""
+
+
+def record_fields(task: Task, passage: Passage, fields: dict[str, str]) -> dict[str, str]:
+    """instruction/input/output of the record made from a validated answer."""
+    if task.name == "wikidoc_textbook":
+        _, body = split_section(passage.text)
+        return {"instruction": INSTRUCTION, "input": fields["question"], "output": body}
+    return {"instruction": INSTRUCTION, "input": fields["question"], "output": fields["answer"]}

@@ -1,0 +1,330 @@
+"""Turn Passages into Records with an LLM: cache, bounded concurrency, retries, budget, validation.
+
+``Rephraser`` is the async core; ``SyncRephraser`` runs it on a private event loop in a
+background thread, so the (synchronous) build can hand it batches of passages while the
+backend keeps one loop, one connection pool and one loaded model for the whole build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meadow.convert.backend import Backend, BackendError, Completion, GenParams, Message
+from meadow.convert.cache import AnswerCache, ReplayMiss, request_key
+from meadow.convert.prompts import PREFILL, TASKS, parse_answer, record_fields, validate
+from meadow.convert.settings import LLMSettings
+from meadow.errors import MeadowError
+from meadow.records import Passage, Record
+from meadow.sources import Drop
+from meadow.sources._common import make_record
+
+log = logging.getLogger(__name__)
+
+FATAL_STATUS = (401, 403, 404)
+
+
+class BudgetExceeded(MeadowError):
+    """The token or dollar budget is spent: the run stops cleanly, finished answers are cached."""
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class ConvertStats:
+    passages: int = 0
+    accepted: int = 0
+    requests: int = 0  # sent to the backend, retries included
+    cache_hits: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0  # of requests actually sent (cache hits cost nothing)
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    failed: Counter[str] = field(default_factory=Counter)
+    accepted_samples: list[dict[str, Any]] = field(default_factory=list)
+    rejected_samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passages": self.passages,
+            "accepted": self.accepted,
+            "failed": dict(sorted(self.failed.items())),
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+        }
+
+
+class Rephraser:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: AnswerCache,
+        settings: LLMSettings,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        seed: int = 0,
+    ):
+        self.backend = backend
+        self.cache = cache
+        self.settings = settings
+        self.stats = ConvertStats()
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._sem: asyncio.Semaphore | None = None
+        self._spent_tokens = 0  # over the whole run, whatever source the stats are for
+        self._spent_usd = 0.0
+        self._stop: MeadowError | None = None
+
+    # ------------------------------------------------------------ one passage
+
+    async def convert(self, passage: Passage) -> Record | Drop:
+        task = TASKS[passage.task]
+        messages = task.messages(passage)
+        s = self.settings
+        self.stats.passages += 1
+        reason, detail, answer = "unparseable", "", ""
+        for attempt in range(s.invalid_retries + 1):
+            params = GenParams(
+                temperature=s.temperature if attempt == 0 else max(s.temperature, s.retry_temperature),
+                max_tokens=s.max_tokens,
+                seed=s.seed,
+                prefill=PREFILL if s.prefill else "",
+                json_schema=task.json_schema() if s.structured_output else None,
+                attempt=attempt,
+            )
+            try:
+                completion = await self._ask(messages, params)
+            except _Failed as failed:
+                self.stats.failed[failed.reason] += 1
+                return Drop(failed.reason, passage.id, failed.detail)
+            answer = completion.text
+            if completion.finish_reason == "length":
+                reason, fields = "truncated", None
+            else:
+                fields, reason = validate(task, passage, parse_answer(answer, task.fields))
+            if fields is not None:
+                item = make_record(
+                    passage.id,
+                    **record_fields(task, passage, fields),
+                    source=passage.source,
+                    id=passage.id,
+                    meta={
+                        **passage.meta,
+                        "rephrased_by": self.backend.identity,
+                        "prompt": f"{task.name}@{task.version}",
+                        "attempt": attempt,
+                    },
+                )
+                if isinstance(item, Record):
+                    self.stats.accepted += 1
+                    self._sample(self.stats.accepted_samples, passage, answer, "")
+                    return item
+                reason, detail = f"record_{item.reason}", item.detail
+            self._sample(self.stats.rejected_samples, passage, answer, reason)
+        reason = f"rephrase_{reason}"
+        self.stats.failed[reason] += 1
+        return Drop(reason, passage.id, detail or f"last answer: {answer[:200]!r}")
+
+    def _sample(self, bucket: list[dict[str, Any]], passage: Passage, answer: str, reason: str) -> None:
+        """Keep the ``samples`` entries whose (id, answer) hash lowest: the same pick whatever
+        order concurrent answers arrive in. ``bucket`` stays sorted by that hash."""
+        limit = self.settings.samples
+        if not limit:
+            return
+        order = hashlib.blake2b(f"{passage.id}\x1f{answer}".encode(), digest_size=8).hexdigest()
+        if len(bucket) >= limit and order >= bucket[-1]["_order"]:
+            return
+        entry = {
+            "_order": order,
+            "id": passage.id,
+            "task": passage.task,
+            "passage": passage.text,
+            "answer": answer,
+            **({"reason": reason} if reason else {}),
+        }
+        bisect.insort(bucket, entry, key=lambda e: e["_order"])
+        del bucket[limit:]
+
+    # ------------------------------------------------------------ one request
+
+    async def _ask(self, messages: list[Message], params: GenParams) -> Completion:
+        identity = self.backend.identity
+        key, request = request_key(identity, messages, params)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        if self.cache.replay:
+            raise ReplayMiss(
+                f"replay: no cached answer for a request to {identity} (key {key[:16]}) "
+                f"in {self.cache.path}; replay needs the cache of the build being reproduced, "
+                "with the same model, prompts and settings"
+            )
+        s = self.settings
+        assert self._sem is not None
+        for k in range(s.max_retries + 1):
+            try:
+                async with self._sem:
+                    self._check_budget()  # inside: requests waiting for a slot see what the others spent
+                    self.stats.requests += 1
+                    completion = await self.backend.complete(messages, params)
+            except BackendError as err:
+                if err.status in FATAL_STATUS:
+                    raise MeadowError(
+                        f"{identity}: {err} (check the model name, base_url and API key)"
+                    ) from None
+                kind = _failure_kind(err)
+                if not err.retryable:
+                    raise _Failed(f"request_{kind}", str(err)) from None
+                if k == s.max_retries:
+                    raise _Failed(f"request_{kind}", f"{err} (after {k + 1} attempts)") from None
+                delay = self._rng.uniform(0, min(s.backoff_max, s.backoff_base * 2**k))  # full jitter
+                if err.retry_after is not None:
+                    delay = max(delay, min(err.retry_after, s.backoff_max * 10))
+                self.stats.retries += 1
+                log.debug("%s; retrying in %.2fs", err, delay)
+                await self._sleep(delay)
+                continue
+            self.cache.put(key, identity, request, completion)
+            self._account(completion)
+            return completion
+        raise AssertionError("unreachable")
+
+    def _account(self, c: Completion) -> None:
+        s = self.settings
+        self.stats.prompt_tokens += c.prompt_tokens
+        self.stats.completion_tokens += c.completion_tokens
+        self._spent_tokens += c.prompt_tokens + c.completion_tokens
+        cost = (c.prompt_tokens * s.price_input_per_1m + c.completion_tokens * s.price_output_per_1m) / 1e6
+        self.stats.cost_usd += cost
+        self._spent_usd += cost
+
+    def _check_budget(self) -> None:
+        s = self.settings
+        if s.budget_tokens is not None and self._spent_tokens >= s.budget_tokens:
+            raise BudgetExceeded(
+                f"token budget spent: {self._spent_tokens:,} of {s.budget_tokens:,} tokens; "
+                "answers so far are cached: raise llm.budget_tokens and run again to continue"
+            )
+        if s.budget_usd is not None and self._spent_usd >= s.budget_usd:
+            raise BudgetExceeded(
+                f"dollar budget spent: ${self._spent_usd:.4f} of ${s.budget_usd:.4f}; "
+                "answers so far are cached: raise llm.budget_usd and run again to continue"
+            )
+
+    # ------------------------------------------------------------ many passages
+
+    async def convert_many(
+        self, passages: Sequence[Passage], on_done: Callable[[], None] | None = None
+    ) -> list[Record | Drop]:
+        """Results in input order. Stops cleanly (in-flight requests finish, nothing new starts)
+        on a spent budget, a replay miss or a fatal server answer, then raises that error."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.settings.concurrency)
+        results: list[Record | Drop | None] = [None] * len(passages)
+        todo = iter(enumerate(passages))
+        workers = self.settings.concurrency
+
+        async def worker() -> None:
+            for i, passage in todo:
+                if self._stop is not None:
+                    return
+                try:
+                    results[i] = await self.convert(passage)
+                except MeadowError as err:
+                    if self._stop is None:
+                        self._stop = err
+                    return
+                if on_done:
+                    on_done()
+
+        await asyncio.gather(*(worker() for _ in range(min(workers, max(len(passages), 1)))))
+        if self._stop is not None:
+            raise self._stop
+        return [r for r in results if r is not None]
+
+
+def _failure_kind(err: BackendError) -> str:
+    if err.status is not None:
+        return "rate_limited" if err.status == 429 else f"http_{err.status}"
+    text = str(err)
+    if "timed out" in text:
+        return "timeout"
+    if "connection" in text:
+        return "connection"
+    return "error"
+
+
+def make_backend(settings: LLMSettings) -> Backend:
+    if settings.backend == "openai":
+        from meadow.convert.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(
+            settings.model,
+            base_url=settings.base_url,
+            api_key_env=settings.api_key_env,
+            timeout=settings.timeout,
+            prefill_as_assistant=settings.prefill_as_assistant,
+            structured_output=settings.structured_output,
+        )
+    if settings.backend == "llama_cpp":
+        from meadow.convert.local import LlamaCppBackend
+
+        return LlamaCppBackend(settings.model)  # type: ignore[return-value]
+    from meadow.convert.local import LocalBackend
+
+    return LocalBackend(settings.model, batch_size=settings.batch_size)  # type: ignore[return-value]
+
+
+class SyncRephraser:
+    """A Rephraser on its own event loop thread, for synchronous callers. Use as a context manager."""
+
+    def __init__(self, settings: LLMSettings, cache_path: str, *, backend: Backend | None = None):
+        self.settings = settings
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="meadow-llm", daemon=True)
+        self._thread.start()
+        self.cache = AnswerCache(cache_path, replay=settings.replay)
+        self.backend = backend or make_backend(settings)
+        self.rephraser = Rephraser(self.backend, self.cache, settings, seed=settings.seed)
+
+    @property
+    def stats(self) -> ConvertStats:
+        return self.rephraser.stats
+
+    def convert(
+        self, passages: Sequence[Passage], on_done: Callable[[], None] | None = None
+    ) -> list[Record | Drop]:
+        future = asyncio.run_coroutine_threadsafe(self.rephraser.convert_many(passages, on_done), self._loop)
+        return future.result()
+
+    def close(self) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.backend.aclose(), self._loop).result(timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
+            self.cache.close()
+
+    def __enter__(self) -> SyncRephraser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

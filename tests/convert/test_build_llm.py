@@ -1,0 +1,153 @@
+"""`meadow build` with sources that need rephrasing, against a local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+
+from meadow.build import build
+from meadow.errors import MeadowError
+from meadow.output import JSON_NAME, MANIFEST_NAME, PARQUET_NAME, SAMPLES_NAME
+from meadow.sample import rank
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_recipe(tmp_path: Path, url: str, sources: str, *, extra: str = "", name: str = "r.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(
+        f"name: llm_build\nseed: 3\noutput_dir: {tmp_path / 'out'}\n"
+        f"llm:\n  backend: openai\n  model: fake-model\n  base_url: {url}\n  concurrency: 2\n"
+        f"  backoff_base: 0.01\n  cache: {tmp_path / 'cache.sqlite'}\n{extra}"
+        f"sources:\n{sources}"
+    )
+    return p
+
+
+EXAMPLE_SOURCES = f"""  cards:
+    loader: anki
+    path: {REPO / "examples/anki/medical_deck.apkg"}
+  textbook:
+    loader: wikidoc
+    path: {REPO / "examples/wikidoc/textbook.xml"}
+    options: {{kind: textbook}}
+  cord19:
+    loader: cord19
+    path: {REPO / "examples/cord19/metadata.csv"}
+"""
+
+
+def test_build_rephrases_flashcards_and_textbook_sections(tmp_path):
+    with FakeOpenAI() as server:
+        result = build(write_recipe(tmp_path, server.url, EXAMPLE_SOURCES), progress=False)
+        asked = server.total
+    m = result.manifest
+    cards, textbook = m["sources"]["cards"], m["sources"]["textbook"]
+    assert cards["llm"]["passages"] == 9 and cards["llm"]["accepted"] == 9 and cards["sampled"] == 9
+    assert textbook["llm"]["accepted"] == textbook["sampled"] == 6
+    assert asked == 15 and cards["llm"]["requests"] + textbook["llm"]["requests"] == 15
+    assert cards["read"] == cards["dropped_total"] + cards["duplicates"] + cards["unique"]
+    assert m["llm"]["backend"] == "openai:fake-model"
+    rows = json.loads((result.out_dir / JSON_NAME).read_text())
+    card_rows = [r for r in rows if r["source"] == "anki/medical_deck"]
+    assert len(card_rows) == 9 and all(r["input"].endswith("?") for r in card_rows)
+    samples = json.loads((result.out_dir / SAMPLES_NAME).read_text())
+    assert len(samples["cards"]["accepted"]) == 9 and samples["cards"]["rejected"] == []
+    assert m["outputs"][SAMPLES_NAME]["sha256"]
+
+
+def test_subsampled_passages_cost_about_n_answers_and_keep_the_lowest_ranks(tmp_path):
+    sources = f"  cards:\n    loader: anki\n    path: {REPO / 'examples/anki/medical_deck.apkg'}\n    n: 3\n"
+    with FakeOpenAI() as server:
+        result = build(write_recipe(tmp_path, server.url, sources), progress=False)
+        asked = server.total
+    rows = json.loads((result.out_dir / JSON_NAME).read_text())
+    assert len(rows) == 3
+    assert asked == 3  # the window is max(room, concurrency) = 3: nothing rephrased in vain
+    st = result.manifest["sources"]["cards"]
+    assert st["llm"]["not_rephrased"] == 6
+    ids = [f"anki/medical_deck:mdx-{i:04d}" for i in range(1, 12)]
+    candidates = {r["id"] for r in rows}
+    ranked = sorted((rank(3, i), i) for i in ids if i in candidates)
+    assert sorted(i for _, i in ranked) == sorted(candidates)
+
+
+def test_failed_rephrasing_is_counted_and_replaced_by_the_next_ranked_passage(tmp_path):
+    sources = f"  cards:\n    loader: anki\n    path: {REPO / 'examples/anki/medical_deck.apkg'}\n    n: 4\n"
+
+    def behave(body, n):
+        if "hypertension" in body["messages"][1]["content"]:
+            return ("ok", "Sorry, I can't.")
+        from fake_openai import good_answer
+
+        return ("ok", good_answer(body))
+
+    with FakeOpenAI(behave) as server:
+        result = build(
+            write_recipe(tmp_path, server.url, sources, extra="  invalid_retries: 1\n"), progress=False
+        )
+    st = result.manifest["sources"]["cards"]
+    assert st["sampled"] == 4
+    assert st["dropped"].get("rephrase_unparseable", 0) == st["llm"]["failed"].get("rephrase_unparseable", 0)
+
+
+def test_replay_rebuilds_byte_identically_with_the_server_down(tmp_path):
+    with FakeOpenAI() as server:
+        recipe = write_recipe(tmp_path, server.url, EXAMPLE_SOURCES)
+        first = build(recipe, output_dir=tmp_path / "a", progress=False).out_dir
+    again = build(recipe, output_dir=tmp_path / "b", replay=True, progress=False).out_dir
+    for name in (JSON_NAME, PARQUET_NAME, "README.md", SAMPLES_NAME):
+        assert (first / name).read_bytes() == (again / name).read_bytes(), name
+    (tmp_path / "cache.sqlite").unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp_path / 'cache.sqlite'}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(MeadowError, match="replay needs an existing LLM cache"):
+        build(recipe, output_dir=tmp_path / "c", replay=True, progress=False)
+
+
+def test_killed_build_resumes_without_asking_any_finished_request_again(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text(
+        "#separator:tab\n#html:false\n"
+        + "".join(f"Which nerve supplies muscle number {i}?\tNerve number {i}\n" for i in range(40))
+    )
+    sources = f"  cards:\n    loader: anki\n    path: {notes}\n"
+    with FakeOpenAI(delay=0.05) as server:
+        recipe = write_recipe(tmp_path, server.url, sources)
+        cmd = [sys.executable, "-m", "meadow.cli", "build", str(recipe), "--quiet"]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while sum(server.answered.values()) < 12 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        db = sqlite3.connect(tmp_path / "cache.sqlite")
+        cached = {
+            json.loads(r[0])["messages"][1]["content"] for r in db.execute("SELECT request FROM answers")
+        }
+        db.close()
+        assert 10 <= len(cached) < 40  # 12 answered, at most 2 (the concurrency) lost in flight
+        assert not (tmp_path / "out" / "llm_build").exists()  # nothing half-written
+
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        per_prompt: dict[str, int] = {}
+        for body in server.bodies:
+            content = next(m["content"] for m in body["messages"] if m["role"] == "user")
+            per_prompt[content] = per_prompt.get(content, 0) + 1
+    assert all(per_prompt[c] == 1 for c in cached)  # finished requests were never asked again
+    assert sum(1 for c in per_prompt.values() if c > 1) <= 2  # at most the ones in flight at the kill
+    assert len(per_prompt) == 40
+    manifest = json.loads((tmp_path / "out" / "llm_build" / MANIFEST_NAME).read_text())
+    assert manifest["sources"]["cards"]["llm"]["cache_hits"] >= 10
+    assert manifest["sources"]["cards"]["sampled"] == 40
