@@ -62,21 +62,27 @@ def build(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on the first malformed row instead of counting it.")
     ] = False,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary table.")] = False,
 ) -> None:
-    """Load every source of RECIPE, validate, dedup, subsample and write the build.
+    """Load every source of RECIPE, validate, rephrase, dedup, subsample and write the build.
 
     Output: <output_dir>/<name>/ holding merged_medical_meadow.json
     (medAlpaca's format), .parquet, manifest.json and README.md (the card).
 
     Paths in the recipe are relative to the working directory.
 
+    Passages (flashcards, WikiDoc textbook) are rephrased by the recipe's llm backend;
+    answers are cached, so an interrupted build resumes where it stopped.
+
     The previous build is replaced only when the new one is complete.
     """
     from meadow.build import build as run_build
 
     try:
-        result = run_build(recipe, output_dir=output_dir, strict=strict, progress=not quiet)
+        result = run_build(recipe, output_dir=output_dir, strict=strict, replay=replay, progress=not quiet)
     except MeadowError as err:
         _fail(err)
         return
@@ -174,6 +180,58 @@ def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate."
     if missing:
         _fail(MeadowError(f"{recipe}: {missing} of {len(r.sources)} sources have no input file"))
     console.print(f"{recipe}: valid, every source has its input files", highlight=False)
+
+
+@app.command()
+def convert(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML whose passage sources to rephrase.")],
+    source: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--source", "-s", help="Only this source (repeatable). Default: every passage source."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Records JSONL. Default: <output_dir>/<name>/rephrased.jsonl."),
+    ] = None,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
+) -> None:
+    """Rephrase the passages of RECIPE (flashcards, WikiDoc textbook) into Q/A records.
+
+    Same model, prompts, ranking, n and cache as meadow build:
+    a later build reuses every answer.
+
+    The progress bar shows requests, cache hits, failures and tokens.
+    """
+    from meadow.convert.command import convert as run_convert
+
+    try:
+        out, stats = run_convert(recipe, only=source, output=output, replay=replay, progress=not quiet)
+    except MeadowError as err:
+        _fail(err)
+        return
+    if not quiet:
+        table = Table(title="meadow convert")
+        table.add_column("source", overflow="fold", min_width=12)
+        for col in ("passages", "accepted", "failed", "requests", "cached", "tokens", "cost $"):
+            table.add_column(col, justify="right")
+        for name, s in stats.items():
+            llm = s.get("llm", {})
+            table.add_row(
+                name,
+                f"{llm.get('passages', 0):,}",
+                f"{llm.get('accepted', 0):,}",
+                f"{sum(llm.get('failed', {}).values()):,}",
+                f"{llm.get('requests', 0):,}",
+                f"{llm.get('cache_hits', 0):,}",
+                f"{llm.get('prompt_tokens', 0) + llm.get('completion_tokens', 0):,}",
+                f"{llm.get('cost_usd', 0):.4f}",
+            )
+        console.print(table)
+    records = sum(s["sampled"] for s in stats.values())
+    console.print(f"wrote {records:,} records to {out}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -151,3 +151,25 @@ def test_killed_build_resumes_without_asking_any_finished_request_again(tmp_path
     manifest = json.loads((tmp_path / "out" / "llm_build" / MANIFEST_NAME).read_text())
     assert manifest["sources"]["cards"]["llm"]["cache_hits"] >= 10
     assert manifest["sources"]["cards"]["sampled"] == 40
+
+
+def test_meadow_convert_command_writes_records_and_a_build_reuses_them(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from meadow.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    with FakeOpenAI() as server:
+        recipe = write_recipe(tmp_path, server.url, EXAMPLE_SOURCES)
+        out = tmp_path / "rephrased.jsonl"
+        res = CliRunner().invoke(app, ["convert", str(recipe), "-s", "cards", "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "wrote 9 records" in res.output
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == 9 and rows[0]["instruction"] == "Answer this question truthfully"
+        assert server.total == 9
+        result = build(recipe, progress=False)
+        assert result.manifest["sources"]["cards"]["llm"]["cache_hits"] == 9
+        assert server.total == 9 + 6  # only the textbook was asked now
+        res = CliRunner().invoke(app, ["convert", str(recipe), "-s", "nope"])
+        assert res.exit_code == 1 and "no source named nope" in res.output

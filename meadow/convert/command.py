@@ -1,0 +1,84 @@
+"""`meadow convert`: rephrase a recipe's passages into records, without the rest of the build.
+
+Reads the sources of a recipe that yield passages (the Anki flashcards, the WikiDoc living
+textbook), rephrases them exactly as `meadow build` would (same ranking, same ``n``, same
+cache, so a later build reuses every answer), and writes the records as JSON Lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from meadow import sources
+from meadow.errors import MeadowError
+from meadow.recipe import load_recipe, resolve_paths
+
+
+def convert(
+    recipe_path: str | Path,
+    *,
+    only: list[str] | None = None,
+    output: str | Path | None = None,
+    replay: bool = False,
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any]]:
+    """Rephrase the passage sources of a recipe; returns the output file and per-source stats."""
+    from meadow.build import SourceStats, _Rephrasing, _run_source
+
+    recipe = load_recipe(recipe_path)
+    if replay:
+        recipe.llm = recipe.llm.model_copy(update={"replay": True})
+    base = Path.cwd()
+    unknown = sorted(set(only or []) - set(recipe.sources))
+    if unknown:
+        raise MeadowError(
+            f"{recipe_path}: no source named {', '.join(unknown)} (sources: {', '.join(recipe.sources)})"
+        )
+    names = [
+        n
+        for n, e in recipe.sources.items()
+        if (not only or n in only)
+        and (sources.get(e.loader).produces != "records" or e.parsed_options().yields_passages(e.patterns()))
+    ]
+    if not names:
+        raise MeadowError(f"{recipe_path}: none of the chosen sources yields passages to rephrase")
+    out = Path(output) if output else Path(recipe.output_dir) / recipe.name / "rephrased.jsonl"
+    stats: dict[str, Any] = {}
+    records = []
+    with _Rephrasing(recipe, base) as rephrasing:
+        for name in names:
+            entry = recipe.sources[name]
+            paths = resolve_paths(name, entry, base)
+            st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
+            kept = _run_source(
+                name,
+                entry,
+                sources.get(entry.loader),
+                paths,
+                recipe,
+                recipe.on_error,
+                st,
+                {},
+                rephrasing,
+                progress,
+            )
+            records.extend(kept)
+            st.sampled = len(kept)
+            info = st.to_json()
+            info.get("llm", {}).pop("samples", None)
+            stats[name] = info
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps({**r.to_alpaca(), "meta": r.meta}, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out, stats
