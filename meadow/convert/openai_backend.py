@@ -26,7 +26,7 @@ class OpenAIBackend:
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 60.0,
         prefill_as_assistant: bool = False,
-        structured_output: bool = False,
+        structured_output: str = "none",
     ):
         import openai  # lazily: only builds that ask an LLM need it
 
@@ -46,7 +46,14 @@ class OpenAIBackend:
 
     @property
     def identity(self) -> str:
-        return f"openai:{self.model}"
+        # What shapes the request beyond messages and parameters is part of the cache key too.
+        extra = "".join(
+            [
+                ";prefill=assistant" if self.prefill_as_assistant else "",
+                f";format={self.structured_output}" if self.structured_output != "none" else "",
+            ]
+        )
+        return f"openai:{self.model}{extra}"
 
     async def complete(self, messages: list[Message], params: GenParams) -> Completion:
         openai = self._openai
@@ -61,8 +68,10 @@ class OpenAIBackend:
         }
         if params.seed is not None:
             kwargs["seed"] = params.seed + params.attempt
-        if self.structured_output and params.json_schema:
+        if self.structured_output == "json_schema" and params.json_schema:
             kwargs["response_format"] = {"type": "json_schema", "json_schema": params.json_schema}
+        elif self.structured_output == "json_object" and params.json_schema:
+            kwargs["response_format"] = {"type": "json_object", "schema": params.json_schema["schema"]}
         try:
             response = await self._client.chat.completions.create(**kwargs)
         except openai.APIStatusError as err:

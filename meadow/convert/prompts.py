@@ -36,18 +36,22 @@ class Task:
     version: str
     user: str  # template with {text}
     fields: tuple[str, ...]  # what the model must return
+    example: tuple[str, str]  # one worked example: (passage text, JSON answer)
 
     def messages(self, passage: Passage) -> list[Message]:
+        """System prompt, one worked example (small models need it), then the passage."""
         return [
             {"role": "system", "content": _SYSTEM},
-            {"role": "user", "content": self.user.format(text=self._text(passage))},
+            {"role": "user", "content": self.user.format(text=self._text(self.example[0]))},
+            {"role": "assistant", "content": self.example[1]},
+            {"role": "user", "content": self.user.format(text=self._text(passage.text))},
         ]
 
-    def _text(self, passage: Passage) -> str:
+    def _text(self, text: str) -> str:
         if self.name == "wikidoc_textbook":
-            heading, body = split_section(passage.text)
+            heading, body = split_section(text)
             return f"Heading: {heading}\n\nSection:\n{body}"
-        return passage.text
+        return text
 
     def json_schema(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,11 @@ TASKS: dict[str, Task] = {
             'Reply as JSON: {{"question": "...", "answer": "..."}}'
         ),
         fields=("question", "answer"),
+        example=(
+            "Front: Which electrolyte disturbance causes peaked T waves?\nBack: Hyperkalemia",
+            '{"question": "Which electrolyte disturbance causes peaked T waves on an ECG?", '
+            '"answer": "Peaked T waves on an ECG are caused by hyperkalemia, a high blood potassium level."}',
+        ),
     ),
     "wikidoc_textbook": Task(
         name="wikidoc_textbook",
@@ -86,6 +95,11 @@ TASKS: dict[str, Task] = {
             'Reply as JSON: {{"question": "..."}}'
         ),
         fields=("question",),
+        example=(
+            "Asthma - Treatment - Acute exacerbation\n\nAn acute asthma attack is treated with inhaled "
+            "short-acting beta-2 agonists such as salbutamol, systemic corticosteroids and oxygen.",
+            '{"question": "How is an acute asthma attack treated?"}',
+        ),
     ),
 }
 
@@ -126,7 +140,7 @@ def _parse_json(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
     # Tolerant: each field's string value, even when the object was cut short.
     out = {}
     for f in fields:
-        m = re.search(rf'"{f}"\s*:\s*' + _JSON_STRING + r'("?)', text)
+        m = re.search(rf'"{f}"\s*:\s*"?' + _JSON_STRING + r'("?)', text)  # '""x': small models double it
         if not m:
             return None
         raw = m.group(1)
@@ -184,6 +198,8 @@ def validate(
     nq = _norm(question)
     if "{text}" in question or nq in (_norm(task.user.format(text="")), _norm(passage.text)):
         return None, "echo_of_prompt"
+    if nq == _norm(parse_answer(task.example[1], ("question",))["question"]):  # type: ignore[index]
+        return None, "copies_example"
     if answer:
         na = _norm(answer)
         if na == nq or na == _norm(task.user.format(text="")) or na in ("", _norm(passage.text)):

@@ -105,7 +105,7 @@ class Rephraser:
                 max_tokens=s.max_tokens,
                 seed=s.seed,
                 prefill=PREFILL if s.prefill else "",
-                json_schema=task.json_schema() if s.structured_output else None,
+                json_schema=task.json_schema() if s.structured_output != "none" else None,
                 attempt=attempt,
             )
             try:

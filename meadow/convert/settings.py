@@ -29,8 +29,10 @@ class LLMSettings(BaseModel):
         description="openai: send the JSON prefill as a final assistant message (llama.cpp and vLLM "
         "servers continue it; OpenAI's API does not)",
     )
-    structured_output: bool = Field(
-        False, description="openai: ask for a JSON schema response_format (OpenAI, vLLM, llama.cpp)"
+    structured_output: Literal["none", "json_schema", "json_object"] = Field(
+        "none",
+        description="openai: constrain the answer to the task's JSON schema: json_schema (OpenAI, vLLM, "
+        "llama.cpp's own server) or json_object with a schema (llama-cpp-python's server)",
     )
     prefill: bool = Field(True, description='start the answer with {"question": " (local backends)')
     temperature: float = Field(0.0, ge=0.0, le=2.0)

@@ -22,9 +22,14 @@ Action = tuple[Any, ...]
 """("ok", text) | ("status", code, {headers}) | ("hang", seconds) | ("drop",)"""
 
 
+def last_user(body: dict[str, Any]) -> str:
+    """The user message that holds the passage (earlier ones are the worked example)."""
+    return [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+
+
 def good_answer(body: dict[str, Any]) -> str:
     """A valid answer built from the prompt: what a capable model would say."""
-    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    user = last_user(body)
     card = re.search(r"Front: (.*)\nBack: (.*?)\n\n", user, re.S)
     if card:
         front, back = card.group(1).strip(), card.group(2).strip()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, last_user
 
 from meadow.build import build
 from meadow.errors import MeadowError
@@ -85,7 +85,7 @@ def test_failed_rephrasing_is_counted_and_replaced_by_the_next_ranked_passage(tm
     sources = f"  cards:\n    loader: anki\n    path: {REPO / 'examples/anki/medical_deck.apkg'}\n    n: 4\n"
 
     def behave(body, n):
-        if "hypertension" in body["messages"][1]["content"]:
+        if "hypertension" in last_user(body):
             return ("ok", "Sorry, I can't.")
         from fake_openai import good_answer
 
@@ -133,7 +133,7 @@ def test_killed_build_resumes_without_asking_any_finished_request_again(tmp_path
         proc.wait()
         db = sqlite3.connect(tmp_path / "cache.sqlite")
         cached = {
-            json.loads(r[0])["messages"][1]["content"] for r in db.execute("SELECT request FROM answers")
+            json.loads(r[0])["messages"][-1]["content"] for r in db.execute("SELECT request FROM answers")
         }
         db.close()
         assert 10 <= len(cached) < 40  # 12 answered, at most 2 (the concurrency) lost in flight
@@ -143,7 +143,7 @@ def test_killed_build_resumes_without_asking_any_finished_request_again(tmp_path
         assert done.returncode == 0, done.stderr
         per_prompt: dict[str, int] = {}
         for body in server.bodies:
-            content = next(m["content"] for m in body["messages"] if m["role"] == "user")
+            content = last_user(body)
             per_prompt[content] = per_prompt.get(content, 0) + 1
     assert all(per_prompt[c] == 1 for c in cached)  # finished requests were never asked again
     assert sum(1 for c in per_prompt.values() if c > 1) <= 2  # at most the ones in flight at the kill

@@ -82,13 +82,14 @@ def test_good_answers_become_records_and_a_rerun_is_all_cache_hits(tmp_path):
 
 def test_the_real_openai_client_sends_the_chat_request(tmp_path):
     with FakeOpenAI() as server:
-        run(server, tmp_path, cards(1), prefill_as_assistant=True, structured_output=True, seed=5)
+        run(server, tmp_path, cards(1), prefill_as_assistant=True, structured_output="json_schema", seed=5)
         body = server.bodies[0]
     assert body["model"] == "fake-model" and body["temperature"] == 0.0 and body["seed"] == 5
-    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant"]
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user", "assistant"]
     assert body["messages"][-1]["content"] == PREFILL
+    assert "peaked T waves" in body["messages"][1]["content"]  # the worked example
     assert body["response_format"]["type"] == "json_schema"
-    assert "Front: Drug of choice for condition 0" in body["messages"][1]["content"]
+    assert "Front: Drug of choice for condition 0" in body["messages"][3]["content"]
 
 
 def test_garbage_is_re_asked_then_dropped_with_its_reason(tmp_path):
@@ -113,6 +114,10 @@ def test_garbage_is_re_asked_then_dropped_with_its_reason(tmp_path):
             "answer_copies_question",
         ),
         ('{"question": "Why?", "answer": "x"}', "question_too_short"),
+        (
+            '{"question": "Which electrolyte disturbance causes peaked T waves on an ECG?", "answer": "x"}',
+            "copies_example",
+        ),
     ],
 )
 def test_invalid_answers_are_named(answer, reason):
