@@ -234,5 +234,158 @@ def convert(
     console.print(f"wrote {records:,} records to {out}", highlight=False)
 
 
+@app.command()
+def fetch(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML whose sources to fetch, e.g. recipes/v1.yaml.")],
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--only", help="Fetch only this source (a name in the recipe); repeatable."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be downloaded, with sizes; write nothing.")
+    ] = False,
+    raw_dir: Annotated[
+        Path, typer.Option("--raw-dir", help="Where <source>/ folders and sources.lock go.")
+    ] = Path("data/raw"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Download the raw files every source of RECIPE needs into RAW_DIR/<source>/.
+
+    Downloads resume (a .part file continues where it stopped).
+
+    Every file is verified by size and sha256 against the recipe or
+    RAW_DIR/sources.lock (the first download records them), skipped when
+    complete, and renamed into place only when good.
+
+    Archives are unpacked; each source folder gets a SOURCE.md (license,
+    citation, origins).
+
+    Hugging Face: HF_ENDPOINT and HF_TOKEN (or `hf auth login`) are honoured.
+
+    Kaggle (CORD-19): ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY.
+
+    Files only a person can download (Google Drive, AnkiWeb) are listed with
+    where to get them and where to put them.
+
+    Exit status 1: a download failed or a manual download is still needed.
+    """
+    from meadow.fetch import fetch as run_fetch
+    from meadow.fetch import human_size
+
+    try:
+        report = run_fetch(recipe, only=only, raw_dir=raw_dir, dry_run=dry_run, progress=not quiet)
+    except MeadowError as err:
+        _fail(err)
+        return
+    table = Table(title="meadow fetch" + (" --dry-run" if dry_run else ""))
+    table.add_column("source", overflow="fold")
+    table.add_column("file", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    colour = {"error": "red", "manual": "yellow", "no entry": "yellow", "would download": "cyan"}
+    for item in report.items:
+        style = colour.get(item.status, "green")
+        detail = item.detail if item.status not in ("error", "manual", "no entry") else "(see below)"
+        table.add_row(
+            item.source,
+            item.key.split("/", 1)[1] or "-",
+            f"[{style}]{item.status}[/]",
+            human_size(item.size) if item.size is not None or item.status != "manual" else "",
+            detail,
+        )
+    console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for item in report.manual:
+        console.print(f"[yellow]{item.key}:[/] {item.detail}", highlight=False, soft_wrap=True)
+    for item in report.errors:
+        console.print(f"[red]{item.key}:[/] {item.detail}", highlight=False, soft_wrap=True)
+    if dry_run:
+        known = [i.size for i in report.items if i.status == "would download"]
+        total = sum(s for s in known if s is not None)
+        unknown = sum(s is None for s in known)
+        sizes = human_size(total) + (f" plus {unknown} of unknown size" if unknown else "")
+        if unknown == len(known):
+            sizes = "sizes unknown"
+        console.print(f"{len(known)} file(s) to download, {sizes}", highlight=False)
+        return
+    if report.errors or report.manual:
+        _fail(
+            MeadowError(
+                f"{len(report.errors)} download(s) failed, {len(report.manual)} file(s) need a manual "
+                f"download (see above); what is done is kept and recorded in {report.lock_path}"
+            )
+        )
+    console.print(f"every file is in place and verified; checksums in {report.lock_path}", highlight=False)
+
+
+@app.command()
+def push(
+    build_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Build folder (or its recipe YAML); default: the only build in data/processed."),
+    ] = None,
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Dataset repository on the Hub: ORG/NAME.")] = ...,
+    private: Annotated[bool, typer.Option("--private", help="Create the repository private.")] = False,
+    revision: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--revision", help="Branch to commit to (created if missing); default: main."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Stage and list the files and commit; upload nothing.")
+    ] = False,
+    stage_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--stage", help="Write the repository folder to this folder and upload nothing."),
+    ] = None,
+) -> None:
+    """Upload a build to the Hugging Face Hub as a dataset repository, in one commit.
+
+    The build is first checked against its manifest.json (sizes and sha256 of
+    every output); a half-written or edited build is refused.
+
+    The repository holds: README.md (dataset card with YAML metadata and one
+    config per source, `default` = the merged set), the merged Parquet and
+    JSON, data/<source>/train-00000-of-00001.parquet, manifest.json,
+    recipe.yaml and LICENSE.md.
+
+    --stage DIR writes exactly that folder; --dry-run lists it. Neither needs
+    a token nor uploads anything.
+
+    Token: HF_TOKEN, else the one saved by `hf auth login`. HF_ENDPOINT is
+    honoured. The token is never written or logged.
+    """
+    from meadow.fetch import human_size
+    from meadow.push import push as run_push
+
+    try:
+        result = run_push(
+            build_dir,
+            repo_id=repo_id,
+            private=private,
+            revision=revision,
+            dry_run=dry_run,
+            stage_dir=stage_dir,
+        )
+    except MeadowError as err:
+        _fail(err)
+        return
+    staged = result.staged
+    table = Table(title=f"datasets/{repo_id}" + (" (not uploaded)" if not result.uploaded else ""))
+    table.add_column("path in repo", overflow="fold")
+    table.add_column("size", justify="right", no_wrap=True)
+    for path, size in staged.files:
+        table.add_row(path, human_size(size))
+    console.print(table)
+    total = sum(size for _, size in staged.files)
+    configs = ", ".join(f"{c} ({n:,})" for c, n in staged.configs.items())
+    console.print(f"{len(staged.files)} files, {human_size(total)}; configs: {configs}", highlight=False)
+    if result.uploaded:
+        console.print(f"pushed {staged.build_dir} in one commit: {result.commit_url}", highlight=False)
+    else:
+        console.print(f"staged {staged.build_dir} in {staged.folder}; nothing was uploaded", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from meadow import sources
 from meadow.convert.settings import LLMSettings
 from meadow.errors import MeadowError
+from meadow.fetch_spec import FetchEntry
 
 
 class SourceEntry(BaseModel):
@@ -30,6 +31,14 @@ class SourceEntry(BaseModel):
     on_error: Literal["skip", "fail"] | None = Field(
         None, description="malformed rows: count and skip, or fail the build (default: the recipe's)"
     )
+    fetch: list[FetchEntry] = Field(
+        default_factory=list, description="where `meadow fetch` gets the raw files (see meadow/fetch_spec.py)"
+    )
+
+    @field_validator("fetch", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("n")
     @classmethod
@@ -139,14 +148,18 @@ def _format_errors(path: Path, node: Any, errors: list[dict[str, Any]]) -> str:
 def _line_of(node: Any, loc: tuple[str, ...]) -> int | None:
     """The 1-based line of the YAML node at key path ``loc`` (or its closest parent)."""
     line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
+    for i, key in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
+            keys = {k.value for k, _ in node.value}
+            if key not in keys or (i + 1 < len(loc) and loc[i + 1] in keys):
+                # Not a key of this mapping here: a missing key, a union's tag
+                # (fetch.0.url.sha256) or the index of a one-entry shorthand; the next
+                # key may still be found in this mapping.
+                continue
             for k, v in node.value:
                 if k.value == key:
                     line, node = k.start_mark.line + 1, v
                     break
-            else:
-                return line
         elif isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
             node = node.value[int(key)]
             line = node.start_mark.line + 1
