@@ -178,8 +178,8 @@ def resolve_paths(name: str, entry: SourceEntry, base: Path | None = None) -> li
         if not matches:
             raise MeadowError(
                 f"source {name!r}: no file matches {pattern!r} (relative to {base}); "
-                "put the raw files there first (DATA_DESCRIPTION.md says where each source "
-                "comes from) or fix the path"
+                "run `meadow fetch` on the recipe (or put the files there by hand: "
+                "DATA_DESCRIPTION.md says where each source comes from), or fix the path"
             )
         found.extend(m for m in matches if m not in found)
     return found
