@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,13 @@ def raw_fixtures() -> Path:
 def examples_dir() -> Path:
     """The project's own small sample files, in each source's raw format."""
     return REPO / "examples"
+
+
+@pytest.fixture(scope="session")
+def meadow_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """MEADOW_CACHE for the session, shared by every test that loads the embedded model: the
+    SmolLM2 conversion (~20 s) happens once per test run. MEADOW_TEST_CACHE keeps it across runs."""
+    root = Path(os.environ.get("MEADOW_TEST_CACHE") or tmp_path_factory.getbasetemp() / "meadow-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEADOW_CACHE", str(root))
+        yield root

@@ -78,9 +78,10 @@ TASKS: dict[str, Task] = {
         ),
         fields=("question", "answer"),
         example=(
-            "Front: Which electrolyte disturbance causes peaked T waves?\nBack: Hyperkalemia",
-            '{"question": "Which electrolyte disturbance causes peaked T waves on an ECG?", '
-            '"answer": "Peaked T waves on an ECG are caused by hyperkalemia, a high blood potassium level."}',
+            "Front: Most common cause of Cushing syndrome?\nBack: Exogenous glucocorticoids",
+            '{"question": "What is the most common cause of Cushing syndrome?", '
+            '"answer": "The most common cause of Cushing syndrome is treatment with exogenous '
+            'glucocorticoids (steroid medication)."}',
         ),
     ),
     "wikidoc_textbook": Task(

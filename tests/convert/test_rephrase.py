@@ -87,7 +87,7 @@ def test_the_real_openai_client_sends_the_chat_request(tmp_path):
     assert body["model"] == "fake-model" and body["temperature"] == 0.0 and body["seed"] == 5
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user", "assistant"]
     assert body["messages"][-1]["content"] == PREFILL
-    assert "peaked T waves" in body["messages"][1]["content"]  # the worked example
+    assert "Cushing syndrome" in body["messages"][1]["content"]  # the worked example
     assert body["response_format"]["type"] == "json_schema"
     assert "Front: Drug of choice for condition 0" in body["messages"][3]["content"]
 
@@ -115,7 +115,7 @@ def test_garbage_is_re_asked_then_dropped_with_its_reason(tmp_path):
         ),
         ('{"question": "Why?", "answer": "x"}', "question_too_short"),
         (
-            '{"question": "Which electrolyte disturbance causes peaked T waves on an ECG?", "answer": "x"}',
+            '{"question": "What is the most common cause of Cushing syndrome?", "answer": "x"}',
             "copies_example",
         ),
     ],
