@@ -123,6 +123,18 @@ def resolve_model(
     return _from_hub(name, allow_download=allow_download)
 
 
+def model_identity(name_or_path: str | os.PathLike[str] | None = None) -> str:
+    """``ResolvedModel.identity`` of a model, without converting a GGUF or loading anything:
+    what a cache of answers is keyed by, so a fully cached run never needs the model."""
+    name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    if name == DEFAULT_MODEL:
+        return f"{SMOLLM2_NAME}@{sha256_file(default_gguf())[:12]}"
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return f"{gguf_name(path.resolve())}@{sha256_file(path)[:12]}"
+    return resolve_model(name).identity
+
+
 def locate_gguf(name_or_path: str | os.PathLike[str] | None = None) -> Path:
     """The GGUF file a model name means, for backends that run GGUF natively (llama.cpp)."""
     name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)

@@ -285,3 +285,9 @@ def test_converted_smollm2_generates_what_the_gguf_loaded_one_does(meadow_cache:
     assert models.greedy_tokens(model, tokenizer, messages) == expected
     marker = json.loads((resolved.path / MARKER).read_text())
     assert models.greedy_tokens(model, tokenizer) == marker["check"]["greedy_tokens"]
+
+
+def test_model_identity_needs_no_conversion_and_matches_the_resolved_one(meadow_cache):
+    from meadow.models import model_identity, resolve_model
+
+    assert model_identity(None) == model_identity("smollm2") == resolve_model("smollm2").identity

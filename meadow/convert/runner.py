@@ -271,6 +271,39 @@ def _failure_kind(err: BackendError) -> str:
     return "error"
 
 
+class LazyBackend:
+    """A local backend that loads its model on the first request that misses the cache.
+
+    Its identity (model name and weights hash) is known without loading anything, so a build
+    whose answers are all cached, ``--replay`` included, never converts or loads the model.
+    """
+
+    def __init__(self, identity: str, factory: Callable[[], Backend]):
+        self._identity = identity
+        self._factory = factory
+        self._backend: Backend | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    async def complete(self, messages: list[Message], params: GenParams) -> Completion:
+        if self._backend is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self._backend is None:
+                    backend = await asyncio.get_running_loop().run_in_executor(None, self._factory)
+                    if backend.identity != self._identity:
+                        raise MeadowError(f"model identity changed: {self._identity} != {backend.identity}")
+                    self._backend = backend
+        return await self._backend.complete(messages, params)
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
+
+
 def make_backend(settings: LLMSettings) -> Backend:
     if settings.backend == "openai":
         from meadow.convert.openai_backend import OpenAIBackend
@@ -283,13 +316,24 @@ def make_backend(settings: LLMSettings) -> Backend:
             prefill_as_assistant=settings.prefill_as_assistant,
             structured_output=settings.structured_output,
         )
+    from meadow.models import model_identity
+
+    model = settings.model
     if settings.backend == "llama_cpp":
-        from meadow.convert.local import LlamaCppBackend
 
-        return LlamaCppBackend(settings.model)  # type: ignore[return-value]
-    from meadow.convert.local import LocalBackend
+        def llama() -> Backend:
+            from meadow.convert.local import LlamaCppBackend
 
-    return LocalBackend(settings.model, batch_size=settings.batch_size)  # type: ignore[return-value]
+            return LlamaCppBackend(model, seed=settings.seed)  # type: ignore[return-value]
+
+        return LazyBackend(f"llama_cpp:{model_identity(model)}", llama)
+
+    def local() -> Backend:
+        from meadow.convert.local import LocalBackend
+
+        return LocalBackend(model, batch_size=settings.batch_size)  # type: ignore[return-value]
+
+    return LazyBackend(f"local:{model_identity(model)}", local)
 
 
 class SyncRephraser:

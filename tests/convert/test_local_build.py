@@ -39,3 +39,24 @@ def test_default_llm_is_the_embedded_smollm2_and_it_rephrases_real_flashcards(tm
     assert again.manifest["sources"]["cards"]["llm"]["requests"] == 0
     assert (again.out_dir / JSON_NAME).read_bytes() == (result.out_dir / JSON_NAME).read_bytes()
     assert Path(meadow_cache).is_dir()
+
+
+def test_a_fully_cached_build_never_loads_the_model(tmp_path, meadow_cache, monkeypatch):
+    from meadow.convert import local
+
+    notes = tmp_path / "cards.txt"
+    notes.write_text("#separator:tab\n#html:false\nWhich nerve is injured in wrist drop?\tThe radial nerve\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: local\noutput_dir: {tmp_path / 'out'}\n"
+        f"llm:\n  cache: {tmp_path / 'llm.sqlite'}\n  max_tokens: 96\n"
+        f"sources:\n  cards:\n    loader: anki\n    path: {notes}\n"
+    )
+    first = build(recipe, progress=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(local.LocalBackend, "__init__", refuse)
+    again = build(recipe, output_dir=tmp_path / "replayed", replay=True, progress=False)
+    assert (again.out_dir / JSON_NAME).read_bytes() == (first.out_dir / JSON_NAME).read_bytes()
