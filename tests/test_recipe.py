@@ -75,7 +75,7 @@ def test_resolve_paths_globs_sorted_and_missing(tmp_path):
         resolve_paths("c", r.sources["c"], tmp_path)
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "v1.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "demo_llm.yaml", "v1.yaml"])
 def test_shipped_recipes_are_valid(name):
     recipe = load_recipe(REPO / "recipes" / name)
     assert recipe.sources

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from meadow.convert.backend import Message
 from meadow.records import Passage
 
@@ -127,17 +129,26 @@ def parse_answer(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
     return found
 
 
+class Answer(BaseModel):
+    """What a model is asked to return: a question, and (flashcards) its answer."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    question: str
+    answer: str | None = None
+
+
 def _parse_json(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
     start = text.find("{")
     if start >= 0:
         end = text.rfind("}")
         if end > start:
             try:
-                obj = json.loads(text[start : end + 1])
-            except json.JSONDecodeError:
-                obj = None
-            if isinstance(obj, dict) and all(isinstance(obj.get(f), str) for f in fields):
-                return {f: obj[f] for f in fields}
+                parsed = Answer.model_validate_json(text[start : end + 1])
+            except ValidationError:
+                parsed = None
+            if parsed is not None and all(isinstance(getattr(parsed, f), str) for f in fields):
+                return {f: getattr(parsed, f) for f in fields}
     # Tolerant: each field's string value, even when the object was cut short.
     out = {}
     for f in fields:
