@@ -11,6 +11,7 @@ answer is pre-filled with ``{"question": "``, and otherwise tend to write
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -182,8 +183,18 @@ MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 5000
 
 
+_NON_WORD = re.compile(r"\W+")
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"\W+", " ", text).strip().lower()
+    return _NON_WORD.sub(" ", text).strip().lower()
+
+
+@functools.cache
+def _task_norms(task: Task) -> tuple[str, str]:
+    """The normalised prompt (without a passage) and worked-example question of a task."""
+    example = parse_answer(task.example[1], ("question",))
+    return _norm(task.user.format(text="")), _norm(example["question"] if example else "")
 
 
 def validate(
@@ -207,14 +218,15 @@ def validate(
     answer = fields.get("answer", "")
     if len(answer) > MAX_ANSWER_CHARS:
         return None, "answer_too_long"
-    nq = _norm(question)
-    if "{text}" in question or nq in (_norm(task.user.format(text="")), _norm(passage.text)):
+    prompt, example = _task_norms(task)
+    nq, np_ = _norm(question), _norm(passage.text)
+    if "{text}" in question or nq in (prompt, np_):
         return None, "echo_of_prompt"
-    if nq == _norm(parse_answer(task.example[1], ("question",))["question"]):  # type: ignore[index]
+    if nq == example:
         return None, "copies_example"
     if answer:
         na = _norm(answer)
-        if na == nq or na == _norm(task.user.format(text="")) or na in ("", _norm(passage.text)):
+        if na in (nq, prompt, "", np_):
             return None, "answer_copies_prompt" if na != nq else "answer_copies_question"
     return fields, ""
 
