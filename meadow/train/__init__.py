@@ -1,5 +1,7 @@
-"""Training on a Medical Meadow build (transformers Trainer / TRL + peft).
+"""Training on a Medical Meadow build: `meadow train` (transformers Trainer + peft + bitsandbytes).
 
-So far this package holds the medAlpaca prompt template (``meadow.train.prompt``); the
-`meadow train` command is not part of this release yet.
+- ``config``: TrainConfig, medAlpaca's train.py flags and defaults (command line and YAML);
+- ``data``: records -> prompt -> tokens, labels (train_on_inputs / completion-only), split;
+- ``trainer``: model loading (LoRA, 8-bit, 4-bit), Trainer, save, merge;
+- ``prompt``: the medAlpaca prompt template (package data).
 """

@@ -1,0 +1,328 @@
+"""`meadow train`: medAlpaca's fine-tune on transformers' Trainer and peft, on today's libraries.
+
+What differs from medAlpaca's ``train.py`` (which no longer runs on transformers 5 / current peft):
+8-bit and 4-bit loading go through ``BitsAndBytesConfig`` and ``prepare_model_for_kbit_training``;
+the dtype is one the device supports (fp16 mixed precision only on a GPU; medAlpaca loaded the
+model in fp16 whenever LoRA was on, even on CPU); the prompt and the answer are tokenized apart
+so completion-only masking is exact; truncation is counted. Multi-GPU and multi-node runs go
+through ``accelerate launch``: WORLD_SIZE enters the gradient accumulation as in medAlpaca.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meadow.errors import MeadowError
+from meadow.models import ResolvedModel, resolve_model
+from meadow.train.config import TrainConfig, check_environment
+from meadow.train.data import Examples, load_records, split, tokenize
+from meadow.train.prompt import PromptTemplate, load_template
+
+log = logging.getLogger(__name__)
+
+MERGED_DIR = "merged"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    metrics: dict[str, float]
+    data: dict[str, dict[str, int]]
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    global_step: int = 0
+    merged_dir: Path | None = None
+    main_process: bool = True
+    """False in the other processes of a distributed run (only the main one writes files)."""
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How the weights are loaded and which mixed precision the Trainer runs."""
+
+    load_dtype: Any
+    fp16: bool
+    bf16: bool
+    tf32: bool | None
+
+
+def pick_precision(config: TrainConfig, *, cuda: bool, bf16_supported: bool) -> Precision:
+    """A precision the device supports. On CPU, fp16 (medAlpaca's default) becomes float32."""
+    import torch
+
+    fp16, bf16, tf32 = config.fp16, config.bf16, config.tf32
+    if not cuda:
+        if fp16:
+            log.info("fp16 mixed precision needs a GPU: training in float32 on the CPU")
+            fp16 = False
+        if tf32:
+            log.info("tf32 is a GPU setting: ignored on the CPU")
+        tf32 = None
+    elif bf16 and not bf16_supported:
+        raise MeadowError("bf16 is not supported by this GPU: use --fp16 True --bf16 False")
+    # Frozen base weights (LoRA) can be held in the half-precision compute dtype; fully trained
+    # weights stay float32 so that mixed precision has float32 master weights.
+    half = torch.bfloat16 if bf16 else torch.float16 if fp16 else None
+    load_dtype = half if (config.use_lora and half is not None) else torch.float32
+    return Precision(load_dtype=load_dtype, fp16=fp16, bf16=bf16, tf32=tf32)
+
+
+def resume_checkpoint(config: TrainConfig) -> str | None:
+    """The checkpoint to resume from: a path, or (``True``) the latest in output_dir."""
+    if config.resume_from_checkpoint is None:
+        return None
+    if config.resume_from_checkpoint == "true":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(config.output_dir) if Path(config.output_dir).is_dir() else None
+        if last is None:
+            raise MeadowError(f"resume_from_checkpoint: no checkpoint-* directory in {config.output_dir}")
+        return last
+    path = Path(config.resume_from_checkpoint)
+    if not (path / "trainer_state.json").is_file():
+        raise MeadowError(
+            f"resume_from_checkpoint: {path} is not a Trainer checkpoint (no trainer_state.json)"
+        )
+    return str(path)
+
+
+def load_model(config: TrainConfig, resolved: ResolvedModel, precision: Precision, *, cuda: bool) -> Any:
+    """The model to train: base (optionally 8/4-bit), with LoRA adapters when use_lora."""
+    import torch
+
+    kwargs: dict[str, Any] = {"dtype": precision.load_dtype}
+    if cuda:
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    if config.quantized:
+        from transformers import BitsAndBytesConfig
+
+        if config.train_in_8bit:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        else:
+            compute = precision.load_dtype
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute,
+            )
+    if config.train_in_8bit and precision.load_dtype != torch.float16:
+        # bitsandbytes warns on every 8-bit matmul that it casts the inputs to float16
+        log.info("8-bit matmuls run in float16 (bitsandbytes casts the %s inputs)", precision.load_dtype)
+        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+    model = resolved.load_model(**kwargs)
+    model.config.use_cache = False
+    if config.quantized:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=config.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    if config.use_lora:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            target_modules=config.lora_target_modules,
+            lora_dropout=config.lora_dropout,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        try:
+            model = get_peft_model(model, lora)
+        except ValueError as err:
+            names = sorted(
+                {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+            )
+            raise MeadowError(
+                f"lora_target_modules {config.lora_target_modules}: {err} (linear layers of "
+                f"{resolved.name}: {', '.join(names)})"
+            ) from None
+        trainable, total = model.get_nb_trainable_parameters()
+        log.info(
+            "LoRA: %s trainable parameters of %s (%.2f%%)",
+            f"{trainable:,}",
+            f"{total:,}",
+            100 * trainable / total,
+        )
+    return model
+
+
+def training_arguments(
+    config: TrainConfig,
+    precision: Precision,
+    *,
+    has_eval: bool,
+    accumulation: int,
+    world_size: int,
+    cuda: bool,
+) -> Any:
+    from transformers import TrainingArguments
+
+    if config.use_wandb and config.wandb_project:
+        os.environ.setdefault("WANDB_PROJECT", config.wandb_project)
+    return TrainingArguments(
+        output_dir=config.output_dir,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=accumulation,
+        # gradient_checkpointing, renamed in transformers 5 (k-bit: prepare_model_for_kbit_training)
+        activation_checkpointing=config.gradient_checkpointing and not config.quantized,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        dataloader_pin_memory=cuda,
+        # on a CPU, DDP (gloo) across processes happens only with use_cpu
+        use_cpu=not cuda,
+        ddp_backend="gloo" if not cuda and world_size > 1 else None,
+        warmup_steps=config.warmup_steps,
+        num_train_epochs=config.num_epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        fp16=precision.fp16,
+        bf16=precision.bf16,
+        tf32=precision.tf32,
+        logging_steps=config.logging_steps,
+        optim=config.optim,
+        lr_scheduler_type=config.lr_scheduler_type,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps if has_eval else None,
+        save_strategy="steps",
+        save_steps=config.eval_steps,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=has_eval,
+        ddp_find_unused_parameters=False if world_size > 1 else None,
+        report_to=["wandb"] if config.use_wandb else "none",
+        run_name=config.wandb_run_name if config.use_wandb else None,
+        seed=config.seed,
+        remove_unused_columns=False,
+    )
+
+
+def collator(config: TrainConfig, tokenizer: Any) -> Any:
+    """Padded batches (medAlpaca), or with ``packing`` each batch's examples concatenated into one
+    row without padding: position ids restart at 0 for every example, from which transformers
+    builds a block-diagonal causal mask, and each example's first label is -100, so neither
+    attention nor loss crosses from one example into the next."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+
+    if config.packing:
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+    return DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, padding=True)
+
+
+def prepare_data(
+    config: TrainConfig, records: list[dict[str, str]], template: PromptTemplate, tokenizer: Any
+) -> tuple[Examples, Examples | None]:
+    train_records, val_records = split(records, config.val_set_size, config.seed)
+    options = {"model_max_length": config.model_max_length, "train_on_inputs": config.train_on_inputs}
+    train_set = tokenize(train_records, tokenizer, template, **options)
+    val_set = tokenize(val_records, tokenizer, template, **options) if val_records else None
+    log.info(
+        "data: %d training examples, %d validation (%s); %d truncated to %d tokens",
+        len(train_set),
+        len(val_set) if val_set else 0,
+        config.data_path,
+        train_set.stats["truncated"] + (val_set.stats["truncated"] if val_set else 0),
+        config.model_max_length,
+    )
+    return train_set, val_set
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Fine-tune ``config.model`` on ``config.data_path``; write adapter (or model) to output_dir."""
+    import torch
+    from transformers import Trainer
+
+    check_environment(config)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    accumulation = config.gradient_accumulation_steps(world_size)
+    resume = resume_checkpoint(config)
+    # Cheap checks and all the data work first: a bad record or length fails before the model loads.
+    records = load_records(config.data_path)
+    template = load_template(config.prompt_template)
+    resolved = resolve_model(config.model)
+    tokenizer = resolved.load_tokenizer()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    train_set, val_set = prepare_data(config, records, template, tokenizer)
+
+    cuda = torch.cuda.is_available()
+    precision = pick_precision(config, cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported())
+    log.info(
+        "model %s, weights in %s; batch %d x %d accumulation x %d process(es) = %d",
+        resolved.identity,
+        str(precision.load_dtype).removeprefix("torch."),
+        config.per_device_batch_size,
+        accumulation,
+        world_size,
+        config.global_batch_size,
+    )
+    model = load_model(config, resolved, precision, cuda=cuda)
+    args = training_arguments(
+        config,
+        precision,
+        has_eval=val_set is not None,
+        accumulation=accumulation,
+        world_size=world_size,
+        cuda=cuda,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        processing_class=tokenizer,
+        data_collator=collator(config, tokenizer),
+    )
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume)
+    metrics = dict(output.metrics)
+    steps_run = trainer.state.global_step - (_step_of(resume) if resume else 0)
+    if steps_run > 0:
+        metrics["seconds_per_step"] = (time.perf_counter() - started) / steps_run
+    if val_set is not None:
+        metrics.update(trainer.evaluate())
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    merged = None
+    if trainer.is_world_process_zero():
+        (out / "meadow_train.json").write_text(
+            config.model_dump_json(indent=2, exclude={"completion_only_loss"}) + "\n"
+        )
+        if config.merge and config.use_lora:
+            merged = merge_adapter(resolved, out, out / MERGED_DIR, precision.load_dtype)
+    return TrainResult(
+        output_dir=out,
+        metrics=metrics,
+        data={"train": train_set.stats, "validation": val_set.stats if val_set else {}},
+        log_history=list(trainer.state.log_history),
+        global_step=trainer.state.global_step,
+        merged_dir=merged,
+        main_process=trainer.is_world_process_zero(),
+    )
+
+
+def _step_of(checkpoint: str) -> int:
+    try:
+        return int(Path(checkpoint).name.rsplit("-", 1)[-1])
+    except ValueError:
+        return 0
+
+
+def merge_adapter(resolved: ResolvedModel, adapter_dir: Path, out: Path, dtype: Any) -> Path:
+    """Load the base unquantized, apply the adapter, merge, and save full weights to ``out``."""
+    from peft import PeftModel
+
+    base = resolved.load_model(dtype=dtype)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out, safe_serialization=True)
+    resolved.load_tokenizer().save_pretrained(out)
+    log.info("merged weights written to %s", out)
+    return out

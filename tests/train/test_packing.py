@@ -1,0 +1,68 @@
+"""--packing: padding-free rows in which attention and loss never cross example boundaries."""
+
+import json
+
+import pytest
+import torch
+
+from meadow.models import resolve_model
+from meadow.train.config import TrainConfig, load_config
+from meadow.train.data import IGNORE, load_records, tokenize
+from meadow.train.prompt import load_template
+from meadow.train.trainer import collator, train
+
+
+@pytest.fixture(scope="module")
+def base(meadow_cache):
+    resolved = resolve_model(None)
+    return resolved.load_tokenizer(), resolved.load_model(dtype=torch.float32).eval()
+
+
+@pytest.mark.parametrize("train_on_inputs", [True, False])
+def test_packed_row_equals_separate_examples(base, demo_build, train_on_inputs):
+    tokenizer, model = base
+    records = load_records(demo_build)[:3]
+    examples = tokenize(
+        records, tokenizer, load_template(), model_max_length=96, train_on_inputs=train_on_inputs
+    ).items
+    lengths = [len(e["input_ids"]) for e in examples]
+    packed = collator(TrainConfig(packing=True), tokenizer)(examples)
+    assert "attention_mask" not in packed and packed["input_ids"].shape == (1, sum(lengths))
+    assert packed["position_ids"][0].tolist() == [i for n in lengths for i in range(n)]
+    starts = [sum(lengths[:k]) for k in range(len(lengths))]
+    # each example keeps its labels (completion-only masking included), except the first, so that
+    # the previous example's last token is never trained to predict the next example
+    expected = [label for e in examples for label in [IGNORE, *e["labels"][1:]]]
+    assert packed["labels"][0].tolist() == expected
+    assert all(packed["labels"][0, s].item() == IGNORE for s in starts)
+
+    with torch.inference_mode():
+        # no cache, as in training (use_cache False): transformers builds the packed mask then
+        packed_out = model(**packed, use_cache=False)
+        for example, start, n in zip(examples, starts, lengths, strict=True):
+            alone = model(input_ids=torch.tensor([example["input_ids"]])).logits[0]
+            torch.testing.assert_close(packed_out.logits[0, start : start + n], alone, atol=2e-4, rtol=1e-4)
+        padded = collator(TrainConfig(), tokenizer)(examples)
+        assert padded["input_ids"].shape[0] == 3
+        torch.testing.assert_close(
+            packed_out.loss, model(**padded, use_cache=False).loss, atol=1e-4, rtol=1e-4
+        )
+
+
+def test_packing_trains(meadow_cache, few_records, tmp_path):
+    config = load_config(
+        data_path=str(few_records),
+        output_dir=str(tmp_path / "out"),
+        train_in_8bit=False,
+        fp16=False,
+        packing=True,
+        per_device_batch_size=3,
+        global_batch_size=3,
+        model_max_length=64,
+        max_steps=1,
+        val_set_size=0,
+        logging_steps=1,
+    )
+    result = train(config)
+    assert result.global_step == 1 and result.metrics["train_loss"] > 0
+    assert json.loads((tmp_path / "out" / "meadow_train.json").read_text())["packing"] is True
