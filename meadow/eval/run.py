@@ -30,7 +30,7 @@ from meadow.eval.prompts import PromptBuilder, Style, answer_text, chat_messages
 from meadow.eval.results import RESULTS_FORMAT, markdown_table, summarize, write_jsonl
 from meadow.eval.server import Server
 from meadow.models import ResolvedModel, resolve_model
-from meadow.sources._common import sha256_file
+from meadow.output import file_info
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
         },
         "benchmarks": summary,
         "removed": dict(sorted(removed.items())),
-        "files": {str(p): sha256_file(p) for p in files},
+        "files": {str(p): file_info(p)["sha256"] for p in files},
         "questions": len(rows),
         "seconds": round(seconds, 3),
         "versions": {p: _version(p) for p in ("meadow", "torch", "transformers", "peft")},

@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
 import json
 import re
 import sys
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -153,33 +151,6 @@ def _walk(el: Any, out: list[str], *, pre: bool) -> None:
         out.append("\n")
     if el.tail:
         out.append(_inline(el.tail, pre))
-
-
-@contextmanager
-def open_text(path: Path) -> Iterator[io.TextIOWrapper]:
-    """Open a UTF-8 text file (a BOM is skipped); invalid UTF-8 raises InputError when read.
-
-    The caller reports the line; this wrapper turns a decode error into an InputError
-    that names the file and byte offset.
-    """
-    try:
-        f = open(path, encoding="utf-8-sig", newline="")
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror}") from None
-    try:
-        yield f
-    except UnicodeDecodeError as err:
-        raise InputError(path, f"invalid UTF-8 near byte {err.start} of a read block: {err.reason}") from None
-    finally:
-        f.close()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # A 10 MB cell must parse (and then be dropped as too long), not crash the csv module.
