@@ -63,3 +63,13 @@ def test_every_source_is_registered_and_listed():
     out = CliRunner().invoke(app, ["sources"]).output
     for name in expected:
         assert name in out
+
+
+def test_the_registry_is_complete_whichever_loader_module_was_imported_first():
+    code = (
+        "import meadow.sources.mmlu\n"  # as meadow.eval does, before anything asks the registry
+        "from meadow.sources import registry\n"
+        "print(len(registry()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(len(registry()))

@@ -121,8 +121,9 @@ def _import_all() -> None:
 
 def registry() -> dict[str, SourceSpec]:
     """All loaders by name."""
-    if not _REGISTRY:
-        _import_all()
+    # Importing is idempotent; checking for an empty registry instead would miss the loaders
+    # of modules not yet imported when another module (e.g. meadow.eval) imported a few first.
+    _import_all()
     return dict(sorted(_REGISTRY.items()))
 
 
