@@ -150,22 +150,24 @@ def generate_questions(
             batch_size=cfg.batch_size,
             progress=cfg.progress,
         )
-    rows = []
-    for prompt, q, text in zip(prompts, questions, texts, strict=True):
-        choice = extract_letter(text, q.options)
-        rows.append(
-            {
-                "id": q.id,
-                "benchmark": q.benchmark,
-                "prompt_sha256": prompt_hash(prompt),
-                "answer": q.answer,
-                "choice": choice,
-                "correct": choice == q.answer,
-                "generation": text,
-                "meta": q.meta,
-            }
-        )
-    return rows
+    return [
+        _row(q, prompt, extract_letter(text, q.options), generation=text)
+        for prompt, q, text in zip(prompts, questions, texts, strict=True)
+    ]
+
+
+def _row(q: Question, prompt: str, choice: str | None, **extra: Any) -> dict[str, Any]:
+    """One line of questions.jsonl: the fields both modes share, then the mode's own, then meta."""
+    return {
+        "id": q.id,
+        "benchmark": q.benchmark,
+        "prompt_sha256": prompt_hash(prompt),
+        "answer": q.answer,
+        "choice": choice,
+        "correct": choice == q.answer,
+        **extra,
+        "meta": q.meta,
+    }
 
 
 def score_questions(
@@ -188,18 +190,14 @@ def score_questions(
         choice = letters[loglik.choose(logprobs)]
         choice_norm = letters[loglik.choose(logprobs, lengths)]
         rows.append(
-            {
-                "id": q.id,
-                "benchmark": q.benchmark,
-                "prompt_sha256": prompt_hash(prompt),
-                "answer": q.answer,
-                "choice": choice,
-                "correct": choice == q.answer,
-                "choice_norm": choice_norm,
-                "correct_norm": choice_norm == q.answer,
-                "logprobs": dict(zip(letters, logprobs, strict=True)),
-                "meta": q.meta,
-            }
+            _row(
+                q,
+                prompt,
+                choice,
+                choice_norm=choice_norm,
+                correct_norm=choice_norm == q.answer,
+                logprobs=dict(zip(letters, logprobs, strict=True)),
+            )
         )
     return rows
 
