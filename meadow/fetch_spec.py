@@ -121,7 +121,21 @@ class UrlFetch(_Entry):
         return self.url
 
 
-class HfFetch(_Entry):
+class _NamedFile(_Entry):
+    """An entry whose upstream file is named by ``file`` (a relative path, checked)."""
+
+    file: str
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: str) -> str:
+        return _relative(value)
+
+    def default_name(self) -> str:
+        return posixpath.basename(self.file)
+
+
+class HfFetch(_NamedFile):
     """A file of a Hugging Face Hub repository, at a pinned revision."""
 
     kind: Literal["hf"]
@@ -132,11 +146,6 @@ class HfFetch(_Entry):
         description="a commit sha (pinned), or a branch/tag; the commit it resolves to goes in the lock",
     )
     file: str = Field(description="the file's path in the repository")
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, value: str) -> str:
-        return _relative(value)
 
     def default_name(self) -> str:
         return self.file
@@ -149,7 +158,7 @@ class HfFetch(_Entry):
         return f"https://huggingface.co/{prefix}{self.repo_id}"
 
 
-class KaggleFetch(_Entry):
+class KaggleFetch(_NamedFile):
     """A file of a Kaggle dataset, through the ``kaggle`` package (needs Kaggle credentials)."""
 
     kind: Literal["kaggle"]
@@ -157,14 +166,6 @@ class KaggleFetch(_Entry):
         pattern=r"^[\w.-]+/[\w.-]+(/versions/\d+)?$", description="OWNER/SLUG or OWNER/SLUG/versions/N"
     )
     file: str = Field(description="the file's name in the dataset")
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, value: str) -> str:
-        return _relative(value)
-
-    def default_name(self) -> str:
-        return posixpath.basename(self.file)
 
     def origin(self) -> str:
         return f"kaggle://{self.dataset}/{self.file}"
@@ -174,7 +175,7 @@ class KaggleFetch(_Entry):
         return f"https://www.kaggle.com/datasets/{owner_slug}"
 
 
-class OsfFetch(_Entry):
+class OsfFetch(_NamedFile):
     """A file in the storage of an OSF project (osf.io), found by name through the OSF API."""
 
     kind: Literal["osf"]
@@ -182,14 +183,6 @@ class OsfFetch(_Entry):
         pattern=r"^[a-z0-9]{5}$", description="the project's id, e.g. fyg46 for osf.io/fyg46"
     )
     file: str = Field(description="the file's name, or its path in the project's storage")
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, value: str) -> str:
-        return _relative(value)
-
-    def default_name(self) -> str:
-        return posixpath.basename(self.file)
 
     def origin(self) -> str:
         return f"osf://{self.project}/{self.file}"
@@ -203,7 +196,7 @@ def is_glob(path: str) -> bool:
     return any(c in path for c in "*?[")
 
 
-class ManualFetch(_Entry):
+class ManualFetch(_NamedFile):
     """A file that cannot be downloaded automatically (Google Drive, AnkiWeb, a web export):
     fetch tells where to get it and where to put it, then verifies and records it."""
 
@@ -213,11 +206,6 @@ class ManualFetch(_Entry):
     )
     url: str = Field(description="the page to get it from")
     instructions: str = Field("", description="what to do, in a sentence or two")
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, value: str) -> str:
-        return _relative(value)
 
     @model_validator(mode="after")
     def _no_to(self) -> ManualFetch:
