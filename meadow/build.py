@@ -27,6 +27,7 @@ from meadow import __version__, sources
 from meadow.errors import InputError, MeadowError
 from meadow.output import (
     CARD_NAME,
+    DROPPED_NAME,
     JSON_NAME,
     MANIFEST_NAME,
     PARQUET_NAME,
@@ -64,6 +65,8 @@ class SourceStats:
     seconds: float = 0.0
     llm: dict[str, Any] | None = None  # rephrasing accounting, for sources that yield passages
     base: str = ""  # the folder recipe paths are relative to, with a trailing separator
+    dropped_records: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
+    """reason -> the DROP_EXAMPLES lowest-ranked records dropped for it (for the stats report)."""
 
     def drop(self, d: Drop) -> None:
         self.dropped[d.reason] += 1
@@ -71,6 +74,35 @@ class SourceStats:
         if len(examples) < DROP_EXAMPLES:
             at = d.where.removeprefix(self.base)  # paths as the recipe gives them
             examples.append(f"{at}: {d.detail}" if d.detail else at)
+
+    def drop_record(
+        self, reason: str, record: Record, rank_: int, detail: str = "", *, count: bool = True
+    ) -> None:
+        """A valid record left out for ``reason`` (a filter, contamination, a near duplicate).
+
+        ``count``: also count it in ``dropped`` (False for kinds counted apart, like near
+        duplicates). The examples kept are the lowest-ranked, so they do not depend on row order.
+        """
+        if count:
+            self.dropped[reason] += 1
+            examples = self.drop_examples.setdefault(reason, [])
+            if len(examples) < DROP_EXAMPLES:
+                examples.append(f"{record.id}: {detail}" if detail else record.id)
+        kept = self.dropped_records.setdefault(reason, [])
+        row = {
+            "id": record.id,
+            "instruction": record.instruction,
+            "input": record.input,
+            "output": record.output,
+        }
+        if detail:
+            row["detail"] = detail
+        kept.append((rank_, record.id, row))
+        kept.sort(key=lambda e: (e[0], e[1]))
+        del kept[DROP_EXAMPLES:]
+
+    def dropped_samples(self) -> dict[str, list[dict[str, str]]]:
+        return {reason: [row for _, _, row in rows] for reason, rows in sorted(self.dropped_records.items())}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +189,10 @@ def build(
         if samples:
             write_json_file(tmp / SAMPLES_NAME, samples)
             manifest["outputs"][SAMPLES_NAME] = file_info(tmp / SAMPLES_NAME)
+        dropped = {name: st.dropped_samples() for name, st in stats.items() if st.dropped_records}
+        if dropped:
+            write_json_file(tmp / DROPPED_NAME, dropped)
+            manifest["outputs"][DROPPED_NAME] = file_info(tmp / DROPPED_NAME)
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest)
     return BuildResult(final, len(kept), manifest)

@@ -27,6 +27,8 @@ PARQUET_NAME = "merged_medical_meadow.parquet"
 MANIFEST_NAME = "manifest.json"
 CARD_NAME = "README.md"
 SAMPLES_NAME = "rephrase_samples.json"
+DROPPED_NAME = "dropped_samples.json"
+"""Per source and reason, the lowest-ranked valid records a filter, decontamination or near-dedup left out."""
 
 
 @contextlib.contextmanager
