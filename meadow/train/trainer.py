@@ -10,6 +10,7 @@ through ``accelerate launch``: WORLD_SIZE enters the gradient accumulation as in
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -20,12 +21,14 @@ from typing import Any
 from meadow.errors import MeadowError
 from meadow.models import ResolvedModel, resolve_model
 from meadow.train.config import TrainConfig, check_environment
-from meadow.train.data import Examples, load_records, split, tokenize
+from meadow.train.data import IGNORE, Examples, load_records, split, tokenize
 from meadow.train.prompt import PromptTemplate, load_template
 
 log = logging.getLogger(__name__)
 
 MERGED_DIR = "merged"
+RUN_RECORD = "meadow_train_run.json"
+"""Beside meadow_train.json (the settings): what the run trained (base model, data) and its losses."""
 
 
 @dataclass
@@ -201,7 +204,61 @@ def training_arguments(
         run_name=config.wandb_run_name if config.use_wandb else None,
         seed=config.seed,
         remove_unused_columns=False,
+        # no compute_metrics: evaluation needs the loss only, not every batch's logits kept
+        prediction_loss_only=True,
     )
+
+
+def trainer_class() -> type:
+    """transformers' Trainer, with the logits computed only where a loss is taken.
+
+    The default causal-LM loss runs the vocabulary projection (49,152 x 576 for SmolLM2) over
+    every position and then ignores the ones labelled -100: the prompt under completion-only
+    loss, padding, the first token of each packed example. Here the model is asked for the
+    logits of the positions whose next token has a label (``logits_to_keep`` with indices, which
+    every transformers causal LM accepts), and the cross-entropy is taken over those alone:
+    the same loss and gradients, less work and a smaller logits tensor. Models whose forward
+    has no ``logits_to_keep`` take the default path.
+    """
+    import inspect
+
+    import torch
+    from peft import PeftModel
+    from transformers import Trainer
+
+    class MeadowTrainer(Trainer):
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            base = self.accelerator.unwrap_model(model)
+            if isinstance(base, PeftModel):
+                base = base.get_base_model()
+            if "labels" not in inputs or "logits_to_keep" not in inspect.signature(base.forward).parameters:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = dict(inputs)
+            targets = inputs.pop("labels")[:, 1:]
+            positions = targets.ne(IGNORE).any(dim=0).nonzero().squeeze(1)
+            outputs = model(**inputs, logits_to_keep=positions)
+            logits = outputs.logits
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]),
+                targets[:, positions].reshape(-1),
+                ignore_index=IGNORE,
+                reduction="sum",
+            )
+            # as transformers' ForCausalLMLoss: a sum over the accumulated batch's label count
+            # (Trainer then takes it as scaled for accumulation), else a mean
+            count = num_items_in_batch if num_items_in_batch is not None else targets.ne(IGNORE).sum()
+            loss = loss / count
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes
+            return (loss, outputs) if return_outputs else loss
+
+    return MeadowTrainer
 
 
 def collator(config: TrainConfig, tokenizer: Any) -> Any:
@@ -237,7 +294,6 @@ def prepare_data(
 def train(config: TrainConfig) -> TrainResult:
     """Fine-tune ``config.model`` on ``config.data_path``; write adapter (or model) to output_dir."""
     import torch
-    from transformers import Trainer
 
     check_environment(config)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -273,7 +329,7 @@ def train(config: TrainConfig) -> TrainResult:
         world_size=world_size,
         cuda=cuda,
     )
-    trainer = Trainer(
+    trainer = trainer_class()(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -296,6 +352,9 @@ def train(config: TrainConfig) -> TrainResult:
         (out / "meadow_train.json").write_text(
             config.model_dump_json(indent=2, exclude={"completion_only_loss"}) + "\n"
         )
+        record = run_record(config, resolved, len(records), metrics, trainer.state.global_step)
+        record["examples"] = {"train": train_set.stats, "validation": val_set.stats if val_set else {}}
+        (out / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         if config.merge and config.use_lora:
             merged = merge_adapter(resolved, out, out / MERGED_DIR, precision.load_dtype)
     return TrainResult(
@@ -325,4 +384,57 @@ def merge_adapter(resolved: ResolvedModel, adapter_dir: Path, out: Path, dtype: 
     merged.save_pretrained(out, safe_serialization=True)
     resolved.load_tokenizer().save_pretrained(out)
     log.info("merged weights written to %s", out)
+    return out
+
+
+def run_record(
+    config: TrainConfig, resolved: ResolvedModel, records: int, metrics: dict[str, Any], global_step: int
+) -> dict[str, Any]:
+    """meadow_train_run.json: the base model's identity, the data's provenance, the final metrics."""
+    from meadow import __version__
+
+    return {
+        "meadow_version": __version__,
+        "base_model": {
+            "name": resolved.name,
+            "identity": resolved.identity,
+            "sha256": resolved.sha256,
+            "gguf": resolved.gguf.name if resolved.gguf else None,
+        },
+        "data": data_provenance(config.data_path, records),
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "global_step": global_step,
+    }
+
+
+def data_provenance(data_path: str | Path, records: int | None = None) -> dict[str, Any]:
+    """The data file's sha256 and record count and, when it is a meadow build's output (a
+    manifest.json beside it), the build's recipe name, manifest sha256 and record count."""
+    from meadow.output import MANIFEST_NAME, file_info
+    from meadow.train.data import data_file
+
+    path = data_file(data_path)
+    info = file_info(path)
+    out: dict[str, Any] = {
+        "path": str(data_path),
+        "file": path.name,
+        "sha256": info["sha256"],
+        "bytes": info["bytes"],
+        "records": len(load_records(path)) if records is None else records,
+    }
+    manifest_path = path.parent / MANIFEST_NAME
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            listed = manifest.get("outputs", {}).get(path.name) or {}
+            out["build"] = {
+                "recipe": manifest["recipe"]["name"],
+                "manifest_sha256": file_info(manifest_path)["sha256"],
+                "recipe_sha256": manifest.get("recipe_sha256"),
+                "records": manifest.get("totals", {}).get("records"),
+                "meadow_version": manifest.get("meadow_version"),
+                "matches_manifest": listed.get("sha256") == info["sha256"],
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            log.warning("%s: not a meadow build manifest (%s): the data's build is not recorded", manifest_path, err)
     return out

@@ -66,3 +66,42 @@ def test_packing_trains(meadow_cache, few_records, tmp_path):
     result = train(config)
     assert result.global_step == 1 and result.metrics["train_loss"] > 0
     assert json.loads((tmp_path / "out" / "meadow_train.json").read_text())["packing"] is True
+
+
+@pytest.mark.parametrize("packing", [False, True])
+@pytest.mark.parametrize("train_on_inputs", [True, False])
+def test_loss_on_kept_logits_equals_the_full_loss(base, demo_build, tmp_path, packing, train_on_inputs):
+    """Logits only where a label is: the same loss and gradients as transformers' default."""
+    from transformers import Trainer, TrainingArguments
+
+    from meadow.train.trainer import trainer_class
+
+    tokenizer, model = base
+    examples = tokenize(
+        load_records(demo_build)[:4],
+        tokenizer,
+        load_template(),
+        model_max_length=96,
+        train_on_inputs=train_on_inputs,
+    ).items
+    batch = collator(TrainConfig(packing=packing), tokenizer)(examples)
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    weight = model.model.layers[3].self_attn.q_proj.weight
+    losses, grads = [], []
+    for cls in (Trainer, trainer_class()):
+        trainer = cls(model=model, args=args)
+        for items in (None, int(batch["labels"][:, 1:].ne(IGNORE).sum()) + 5):
+            model.zero_grad()
+            with torch.enable_grad():
+                loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=items)
+                loss.backward()
+            losses.append(loss.detach())
+            grads.append(weight.grad.clone())
+    with torch.inference_mode():
+        _, outputs = trainer.compute_loss(model, dict(batch), return_outputs=True)
+    wanted = batch["labels"][:, 1:].ne(IGNORE).any(dim=0).sum()
+    assert outputs.logits.shape[1] == wanted < batch["input_ids"].shape[1]
+    for mine, theirs in zip(losses[2:], losses[:2], strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
+    for mine, theirs in zip(grads[2:], grads[:2], strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-4)
