@@ -18,9 +18,22 @@ def base(meadow_cache):
     return resolved.load_tokenizer(), resolved.load_model(dtype=torch.float32).eval()
 
 
+@pytest.fixture(scope="module")
+def packed_attention(meadow_cache):
+    """The model as --packing loads it: attention over each example's span only."""
+    from meadow.train import attention
+
+    resolved = resolve_model(None)
+    return resolved.load_model(dtype=torch.float32, attn_implementation=attention.register()).eval()
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "packed"])
 @pytest.mark.parametrize("train_on_inputs", [True, False])
-def test_packed_row_equals_separate_examples(base, demo_build, train_on_inputs):
+def test_packed_row_equals_separate_examples(base, packed_attention, demo_build, train_on_inputs, attention):
     tokenizer, model = base
+    if attention == "packed":
+        model = packed_attention
+        assert model.config._attn_implementation == "meadow_packed_sdpa"
     records = load_records(demo_build)[:3]
     examples = tokenize(
         records, tokenizer, load_template(), model_max_length=96, train_on_inputs=train_on_inputs
