@@ -19,6 +19,7 @@ recipe.yaml                               the recipe the build ran
 (plus any other output the manifest lists). ``--stage DIR`` / ``--dry-run`` write exactly
 this folder and upload nothing; a push uploads it with one ``HfApi.create_commit``. The
 token comes from ``HF_TOKEN`` or the saved ``hf auth login``; it is never written or logged.
+A trained model (``meadow push --model``) is pushed by ``meadow.push_model`` through ``upload``.
 """
 
 from __future__ import annotations
@@ -323,8 +324,7 @@ def push(
     commit_message: str | None = None,
 ) -> PushResult:
     """Verify and stage a build, then (unless ``dry_run`` or ``stage_dir``) upload it in one commit."""
-    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise PushError(f"--repo-id {repo_id!r}: expected ORG/NAME (or USER/NAME)")
+    check_repo_id(repo_id)
     build_dir = find_build(build)
     manifest = verify_build(build_dir)
     if dry_run or stage_dir is not None:
@@ -336,52 +336,79 @@ def push(
             ops = operations(staged)
         staged.folder = Path("(a temporary folder, removed; --stage DIR keeps it)")
         return PushResult(staged, repo_id, operations=ops)
+    token = require_token()
+    with tempfile.TemporaryDirectory(prefix="meadow-push-") as tmp:
+        staged = stage(build_dir, Path(tmp) / "repo", repo_id=repo_id, manifest=manifest)
+        ops = operations(staged)
+        n = staged.configs.get(DEFAULT_CONFIG, 0)
+        info = upload(
+            ops,
+            token,
+            repo_id,
+            repo_type="dataset",
+            private=private,
+            revision=revision,
+            commit_message=commit_message or f"meadow {__version__}: {staged.build_dir.name}, {n:,} records",
+            commit_description=f"Pushed by `meadow push` from {staged.build_dir.name}; see manifest.json.",
+        )
+        result = PushResult(staged, repo_id, info.commit_url, info.oid, True, ops)
+    result.staged.folder = Path("(a temporary folder, removed)")
+    return result
+
+
+# --------------------------------------------------------------------------- shared with push_model
+
+
+def check_repo_id(repo_id: str) -> None:
+    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise PushError(f"--repo-id {repo_id!r}: expected ORG/NAME (or USER/NAME)")
+
+
+def require_token() -> str:
+    """``HF_TOKEN`` or the saved login's token; never written or logged."""
     token = hf_token()
     if not token:
         raise PushError(
             "no Hugging Face token: create one with write access at https://huggingface.co/settings/tokens "
             "and set HF_TOKEN, or run `hf auth login`. Nothing was pushed."
         )
-    with tempfile.TemporaryDirectory(prefix="meadow-push-") as tmp:
-        staged = stage(build_dir, Path(tmp) / "repo", repo_id=repo_id, manifest=manifest)
-        ops = operations(staged)
-        info = _upload(staged, ops, token, repo_id, private, revision, commit_message)
-        result = PushResult(staged, repo_id, info.commit_url, info.oid, True, ops)
-    result.staged.folder = Path("(a temporary folder, removed)")
-    return result
+    return token
 
 
-def _upload(
-    staged: Staged,
+def upload(
     ops: list[Any],
     token: str,
     repo_id: str,
+    *,
+    repo_type: str,
     private: bool,
     revision: str | None,
-    commit_message: str | None,
+    commit_message: str,
+    commit_description: str,
 ) -> Any:
+    """Create the repository (and branch) if missing, then ``ops`` in one ``create_commit``."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
     endpoint = hf_endpoint()
+    where = f"datasets/{repo_id}" if repo_type == "dataset" else repo_id
     api = HfApi(endpoint=endpoint, token=token, library_name="meadow", library_version=__version__)
     step = "check the token"
     try:
         user = api.whoami(token=token)
-        log.info("pushing to %s/datasets/%s as %s", endpoint, repo_id, user.get("name", "?"))
+        log.info("pushing to %s/%s as %s", endpoint, where, user.get("name", "?"))
         step = "create the repository"
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True, token=token)
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, token=token)
         if revision and revision != "main":
             step = f"create the branch {revision!r}"
-            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True, token=token)
+            api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True, token=token)
         step = "commit"
-        n = staged.configs.get(DEFAULT_CONFIG, 0)
         return api.create_commit(
             repo_id,
             ops,
-            commit_message=commit_message or f"meadow {__version__}: {staged.build_dir.name}, {n:,} records",
-            commit_description=f"Pushed by `meadow push` from {staged.build_dir.name}; see manifest.json.",
-            repo_type="dataset",
+            commit_message=commit_message,
+            commit_description=commit_description,
+            repo_type=repo_type,
             revision=revision,
             token=token,
         )
@@ -396,7 +423,7 @@ def _upload(
             ) from None
         if code == 403:
             raise PushError(
-                f"the Hub ({endpoint}) refused to {step} for datasets/{repo_id} (HTTP 403): the token "
+                f"the Hub ({endpoint}) refused to {step} for {where} (HTTP 403): the token "
                 "has no write access to that namespace. Nothing was pushed."
             ) from None
         raise PushError(f"the Hub ({endpoint}) failed to {step}: {_redact(err, token)}") from None

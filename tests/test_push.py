@@ -198,7 +198,8 @@ class Call:
 
 
 class FakeHub:
-    """The Hub endpoints that whoami, create_repo, create_branch and create_commit use.
+    """The Hub endpoints that whoami, create_repo, create_branch and create_commit use, for the
+    dataset or model repository org/demo.
 
     Files are answered "regular" by preupload, so the commit carries them base64-encoded;
     the commit writes them to ``files``. Tokens other than TOKEN are rejected with 401."""
@@ -253,9 +254,11 @@ class FakeHub:
         if path == "/api/whoami-v2":
             return 200, {"name": "tester", "type": "user"}
         if path == "/api/repos/create":
-            return 200, {"url": f"{self.url}/datasets/org/demo"}
+            kind = json.loads(call.body).get("type") or "model"
+            return 200, {"url": f"{self.url}/{'datasets/' if kind == 'dataset' else ''}org/demo"}
         if path == "/api/validate-yaml":
             return 200, {"errors": [], "warnings": []}
+        path = path.replace("/api/models/", "/api/datasets/", 1)  # the same answers for both
         if path.startswith("/api/datasets/org/demo/branch/"):
             return 200, {}
         if path.startswith("/api/datasets/org/demo/preupload/"):

@@ -98,6 +98,10 @@ def load_model(config: TrainConfig, resolved: ResolvedModel, precision: Precisio
     import torch
 
     kwargs: dict[str, Any] = {"dtype": precision.load_dtype}
+    if config.packing:
+        from meadow.train import attention
+
+        kwargs["attn_implementation"] = attention.register()
     if cuda:
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if config.quantized:
@@ -352,11 +356,11 @@ def train(config: TrainConfig) -> TrainResult:
         (out / "meadow_train.json").write_text(
             config.model_dump_json(indent=2, exclude={"completion_only_loss"}) + "\n"
         )
+        if config.merge and config.use_lora:
+            merged = merge_adapter(resolved, out, out / MERGED_DIR, precision.load_dtype)
         record = run_record(config, resolved, len(records), metrics, trainer.state.global_step)
         record["examples"] = {"train": train_set.stats, "validation": val_set.stats if val_set else {}}
         (out / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-        if config.merge and config.use_lora:
-            merged = merge_adapter(resolved, out, out / MERGED_DIR, precision.load_dtype)
     return TrainResult(
         output_dir=out,
         metrics=metrics,
@@ -436,5 +440,5 @@ def data_provenance(data_path: str | Path, records: int | None = None) -> dict[s
                 "matches_manifest": listed.get("sha256") == info["sha256"],
             }
         except (ValueError, KeyError, TypeError, AttributeError) as err:
-            log.warning("%s: not a meadow build manifest (%s): the data's build is not recorded", manifest_path, err)
+            log.warning("%s: not a build manifest (%s); the data's build is not recorded", manifest_path, err)
     return out
