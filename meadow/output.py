@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ CARD_NAME = "README.md"
 SAMPLES_NAME = "rephrase_samples.json"
 DROPPED_NAME = "dropped_samples.json"
 """Per source and reason, the lowest-ranked valid records a filter, decontamination or near-dedup left out."""
+CONTAMINATION_NAME = "contamination.jsonl"
+"""One JSON line per record found in an evaluation benchmark (meadow.quality.decontaminate)."""
 
 
 @contextlib.contextmanager
@@ -90,6 +92,13 @@ def write_json_file(path: Path, data: Any) -> None:
         f.write("\n")
 
 
+def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    """One compact JSON value per line."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def file_info(path: Path) -> dict[str, Any]:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -113,18 +122,20 @@ def size_category(n: int) -> str:
 
 def dataset_card(manifest: dict[str, Any], specs: dict[str, Any]) -> str:
     """A Hugging Face dataset card (YAML metadata + prose) for the build."""
+    from meadow.stats.summary import steps_not_run, summary_markdown
+
     total = manifest["totals"]["records"]
-    rows = []
     citations = []
+    licenses = {}
     for name, s in manifest["sources"].items():
         spec = specs[s["loader"]]
-        rows.append(
-            f"| {name} | `{s['loader']}` | {s['read']:,} | {s['dropped_total']:,} | "
-            f"{s['duplicates']:,} | {s['n']} | {s['sampled']:,} | {spec.license} |"
-        )
+        licenses[name] = spec.license
         if spec.citation and spec.citation not in citations:
             citations.append(spec.citation)
-    table = "\n".join(rows)
+    table = summary_markdown(manifest, licenses).rstrip("\n")
+    not_run = ", ".join(s.label for s in steps_not_run(manifest))
+    steps_note = "The columns between `read` and `n` count the rows each step removed, in order"
+    steps_note += f" (not run in this build: {not_run})." if not_run else "."
     cites = "\n\n".join(
         f"```bibtex\n{c.strip()}\n```" if c.lstrip().startswith("@") else c.strip() for c in citations
     )
@@ -162,11 +173,11 @@ community-written medical text that can be wrong.
 
 ## Sources
 
-| source | loader | read | dropped | duplicates | n | kept | license |
-|---|---|---:|---:|---:|---:|---:|---|
 {table}
 
-Every dropped row is counted by reason in `manifest.json`, with the input files' sha256.
+{steps_note} `n` is the recipe's subsample size, `kept` the records in this build.
+Every dropped row is counted by reason in `manifest.json`, with the input files' sha256;
+`meadow stats` turns it into an HTML report.
 
 ## Files
 
