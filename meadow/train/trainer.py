@@ -341,6 +341,8 @@ def train(config: TrainConfig) -> TrainResult:
         processing_class=tokenizer,
         data_collator=collator(config, tokenizer),
     )
+    if world_size > 1:
+        log.info("%d processes, distributed as %s", world_size, trainer.accelerator.distributed_type.value)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     metrics = dict(output.metrics)
