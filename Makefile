@@ -36,6 +36,7 @@ test: install-test
 
 bench: install
 	$(BIN)/python bench/build_scale.py
+	$(BIN)/python bench/dedup_scale.py
 
 clean:
 	rm -rf $(VENV) data/processed/demo

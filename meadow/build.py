@@ -3,7 +3,10 @@
 Each source streams through its loader; every row read is counted as dropped (with its
 reason), duplicate, or unique, and unique records compete for the source's ``n`` places
 by the seeded hash rank of their id (meadow.sample). Exact duplicates are settled against
-what is kept, so memory is bounded by the kept records, not by the rows read.
+what is kept, so memory is bounded by the kept records, not by the rows read. With
+``near_dedup`` in the recipe, each source's sample holds an oversample margin, and once the
+source is read its candidates go through the near-duplicate pass (meadow.near_dedup) down to
+``n``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import platform
 import sys
@@ -25,8 +29,10 @@ from tqdm import tqdm
 
 from meadow import __version__, sources
 from meadow.errors import InputError, MeadowError
+from meadow.near_dedup import NearDedupIndex
 from meadow.output import (
     CARD_NAME,
+    CONTAMINATION_NAME,
     DROPPED_NAME,
     JSON_NAME,
     MANIFEST_NAME,
@@ -37,8 +43,10 @@ from meadow.output import (
     file_info,
     write_json,
     write_json_file,
+    write_jsonl,
     write_parquet,
 )
+from meadow.quality import decontaminate, filters
 from meadow.recipe import Recipe, load_recipe, resolve_paths
 from meadow.records import Passage, Record
 from meadow.sample import Sample, content_key, rank
@@ -60,6 +68,9 @@ class SourceStats:
     drop_examples: dict[str, list[str]] = field(default_factory=dict)
     duplicates: int = 0
     duplicate_of: Counter[str] = field(default_factory=Counter)
+    near_duplicates: int | None = None  # None: the build does no near dedup
+    near_duplicate_of: Counter[str] = field(default_factory=Counter)
+    near_dedup_short: int = 0  # records short of n because the oversampled candidates ran out
     unique: int = 0
     sampled: int = 0
     seconds: float = 0.0
@@ -67,6 +78,10 @@ class SourceStats:
     base: str = ""  # the folder recipe paths are relative to, with a trailing separator
     dropped_records: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
     """reason -> the DROP_EXAMPLES lowest-ranked records dropped for it (for the stats report)."""
+    contaminated: Counter[str] | None = None
+    """benchmark -> records found in it (None: the build does not decontaminate)."""
+    contamination: list[dict[str, Any]] = field(default_factory=list)
+    """The lines of contamination.jsonl for this source."""
 
     def drop(self, d: Drop) -> None:
         self.dropped[d.reason] += 1
@@ -114,12 +129,26 @@ class SourceStats:
             "drop_examples": dict(sorted(self.drop_examples.items())),
             "duplicates": self.duplicates,
             "duplicate_of": dict(sorted(self.duplicate_of.items())),
+            **(
+                {
+                    "near_duplicates": self.near_duplicates,
+                    "near_duplicate_of": dict(sorted(self.near_duplicate_of.items())),
+                }
+                if self.near_duplicates is not None
+                else {}
+            ),
+            **({"near_dedup_short": self.near_dedup_short} if self.near_dedup_short else {}),
             "unique": self.unique,
             "n": self.n,
             "sampled": self.sampled,
+            **({} if self.contaminated is None else {"contaminated": _sorted(self.contaminated)}),
             **({"llm": self.llm} if self.llm is not None else {}),
             "seconds": round(self.seconds, 3),
         }
+
+
+def _sorted(counts: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counts.items()))
 
 
 @dataclass
@@ -153,8 +182,13 @@ def build(
         out_root = base / out_root
     final = out_root / recipe.name
     plan = [(n, e, sources.get(e.loader), resolve_paths(n, e, base)) for n, e in recipe.sources.items()]
+    for name in recipe.sources:  # a bad filter setting (an unknown language) fails before any reading
+        filters.build_filters(recipe.source_filters(name))
+    decon = decontaminate.from_recipe(recipe.decontaminate, recipe.benchmarks, base)
 
     taken: dict[int, str] = {}
+    nd = recipe.near_dedup if recipe.near_dedup is not None and recipe.near_dedup.enabled else None
+    near = NearDedupIndex(nd.threshold, nd.shingle, nd.num_perm) if nd is not None else None
     stats: dict[str, SourceStats] = {}
     kept: list[Record] = []
     samples: dict[str, Any] = {}
@@ -164,7 +198,20 @@ def build(
             st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
             st.inputs = [_input_info(p, base) for p in paths]
             t0 = time.perf_counter()
-            records = _run_source(name, entry, spec, paths, recipe, on_error, st, taken, rephrasing, progress)
+            records = _run_source(
+                name,
+                entry,
+                spec,
+                paths,
+                recipe,
+                on_error,
+                st,
+                taken,
+                rephrasing,
+                progress,
+                decon=decon,
+                near=near,
+            )
             st.sampled = len(records)
             st.seconds = time.perf_counter() - t0
             stats[name] = st
@@ -175,8 +222,16 @@ def build(
         llm_info = rephrasing.info()
 
     manifest = _manifest(recipe, recipe_path, stats, len(kept))
+    if nd is not None and near is not None:
+        manifest["near_dedup"] = {
+            **nd.model_dump(mode="json", exclude={"enabled"}),
+            **near.info(),
+            "seconds": round(near.seconds, 3),
+        }
     if llm_info:
         manifest["llm"] = llm_info
+    if decon is not None:
+        manifest["decontamination"] = decon.report(lambda p: _input_info(p, base))
     with atomic_dir(final) as tmp:
         write_json(tmp / JSON_NAME, kept)
         write_parquet(tmp / PARQUET_NAME, kept)
@@ -193,6 +248,11 @@ def build(
         if dropped:
             write_json_file(tmp / DROPPED_NAME, dropped)
             manifest["outputs"][DROPPED_NAME] = file_info(tmp / DROPPED_NAME)
+        if decon is not None:
+            rows = [row for st in stats.values() for row in st.contamination]
+            write_jsonl(tmp / CONTAMINATION_NAME, rows)
+            info = file_info(tmp / CONTAMINATION_NAME)
+            manifest["outputs"][CONTAMINATION_NAME] = {**info, "records": len(rows)}
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest)
     return BuildResult(final, len(kept), manifest)
@@ -243,21 +303,44 @@ def _run_source(
     taken: dict[int, str],
     rephrasing: _Rephrasing,
     progress: bool,
+    decon: decontaminate.Decontaminator | None = None,
+    near: NearDedupIndex | None = None,
 ) -> list[Record]:
     """Stream one source into its sample; ``taken`` maps content kept by earlier sources to them.
 
     Passages are ranked like records and rephrased lowest rank first, only as many as the
     sample can still take, so a source subsampled to n costs about n LLM answers, not one
     per passage read.
+
+    Every record (read or rephrased) first goes through the source's quality filters, then,
+    with ``decon``, the benchmark check; one that fails is dropped (``filter_<name>``,
+    ``contaminated``) before it competes for the sample, so neither depends on row order.
     """
     options = entry.parsed_options()
-    sample: Sample[Record] = Sample(None if entry.n == "all" else entry.n, taken)
+    record_filters = filters.build_filters(recipe.source_filters(name))
+    contaminated: Counter[str] = Counter()
+    if decon is not None:
+        st.contaminated = contaminated
+    n = None if entry.n == "all" else entry.n
+    if near is not None and n is not None and recipe.near_dedup is not None:
+        n = math.ceil(n * (1 + recipe.near_dedup.oversample))  # room to replace near duplicates
+    sample: Sample[Record] = Sample(n, taken)
     dedup = recipe.dedup == "exact"
     passages: list[tuple[int, str, Passage]] = []
 
     def offer(item: Record) -> None:
+        rank_ = rank(recipe.seed, item.id)
+        failed = filters.first_failure(record_filters, item)
+        if failed is not None:
+            st.drop_record(failed[0].reason, item, rank_, failed[1])
+            return
+        if decon is not None and (hit := decon.check(item)) is not None:
+            st.drop_record("contaminated", item, rank_, f"{hit.benchmark}:{hit.item_id}")
+            contaminated[hit.benchmark] += 1
+            st.contamination.append(decon.row(name, item, hit))
+            return
         key = content_key(item.instruction, item.input, item.output) if dedup else None
-        outcome = sample.offer(rank(recipe.seed, item.id), item.id, key, item)
+        outcome = sample.offer(rank_, item.id, key, item)
         if outcome == "duplicate":
             st.duplicates += 1
             st.duplicate_of[taken.get(key, name) if key is not None else name] += 1
@@ -290,9 +373,62 @@ def _run_source(
     if passages:
         _rephrase(name, passages, sample, rephrasing, st, offer, drop, progress)
     st.unique = st.read - sum(st.dropped.values()) - st.duplicates
-    for key in sample.content_keys():
-        taken[key] = name
-    return sorted(sample.items(), key=lambda r: r.id)
+    st.contamination.sort(key=lambda row: (row["id"], row["benchmark"], row["item_id"]))
+    entries = sample.ranked()
+    if near is not None:
+        entries = _near_dedup(name, entry, entries, near, st, progress)
+    for _, _, key, _ in entries:
+        if key is not None:
+            taken[key] = name
+    return sorted((item for _, _, _, item in entries), key=lambda r: r.id)
+
+
+def _near_dedup(
+    name: str,
+    entry: Any,
+    candidates: list[tuple[int, str, int | None, Record]],
+    near: NearDedupIndex,
+    st: SourceStats,
+    progress: bool,
+) -> list[tuple[int, str, int | None, Record]]:
+    """Keep the source's candidates (lowest rank first) that are no near duplicate of a record
+    kept before, up to its ``n`` (meadow/near_dedup.py); count the others."""
+    n = None if entry.n == "all" else entry.n
+    t0 = time.perf_counter()
+    bar = tqdm(
+        desc=f"{name}: near dedup",
+        total=len(candidates),
+        unit=" records",
+        disable=None if progress else True,
+        leave=False,
+        mininterval=0.5,
+    )
+    try:
+        kept, dups = near.select(name, candidates, n, on_batch=bar.update)
+    finally:
+        bar.close()
+    st.near_duplicates = len(dups)
+    for d in dups:
+        st.near_duplicate_of[d.of_source] += 1
+        detail = f"{d.of_id} ({d.of_source}, Jaccard {d.similarity:.2f})"
+        st.drop_record("near_duplicate", d.record, d.rank, detail, count=False)
+    left_out = st.unique > len(candidates)  # the sample was full: records ranked below it were not looked at
+    st.unique -= len(dups)
+    if n is not None and len(kept) < n and left_out:
+        # the oversample margin ran out: records ranked below it might have filled the sample
+        st.near_dedup_short = n - len(kept)
+        log.warning(
+            "%s: %d of %d records after near dedup: %d near duplicates among the %d candidates "
+            "exhausted the oversample margin (raise near_dedup.oversample)",
+            name,
+            len(kept),
+            n,
+            len(dups),
+            len(candidates),
+        )
+    near.seconds += time.perf_counter() - t0
+    log.debug("%s: %d near duplicates of %d candidates", name, len(dups), len(candidates))
+    return kept
 
 
 def _rephrase(
@@ -377,6 +513,11 @@ def _manifest(recipe: Recipe, recipe_path: Path, stats: dict[str, SourceStats], 
             "read": sum(s.read for s in stats.values()),
             "dropped": sum(sum(s.dropped.values()) for s in stats.values()),
             "duplicates": sum(s.duplicates for s in stats.values()),
+            **(
+                {"near_duplicates": sum(s.near_duplicates or 0 for s in stats.values())}
+                if any(s.near_duplicates is not None for s in stats.values())
+                else {}
+            ),
             "unique": sum(s.unique for s in stats.values()),
             "records": total,
         },

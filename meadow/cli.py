@@ -74,6 +74,10 @@ def build(
 
     Paths in the recipe are relative to the working directory.
 
+    Records failing the recipe's quality filters are dropped (filter_<name>);
+    with benchmarks in the recipe, records holding one of their questions are
+    dropped (contaminated) and listed in contamination.jsonl.
+
     Passages (flashcards, WikiDoc textbook) are rephrased by the recipe's llm backend;
     answers are cached, so an interrupted build resumes where it stopped.
 
@@ -92,9 +96,10 @@ def build(
 
 
 def _summary(manifest: dict) -> None:
+    near = "near_dedup" in manifest  # the near-dup column only for builds that ran the step
     table = Table(title="meadow build")
     table.add_column("source", overflow="fold", min_width=12)
-    for col in ("read", "dropped", "dups", "unique", "n", "kept", "s"):
+    for col in ("read", "dropped", "dups", *(["near dups"] if near else []), "unique", "n", "kept", "s"):
         table.add_column(col, justify="right")
     for name, s in manifest["sources"].items():
         table.add_row(
@@ -102,8 +107,9 @@ def _summary(manifest: dict) -> None:
             f"{s['read']:,}",
             f"{s['dropped_total']:,}",
             f"{s['duplicates']:,}",
+            *([f"{s.get('near_duplicates', 0):,}"] if near else []),
             f"{s['unique']:,}",
-            str(s["n"]),
+            str(s["n"]) + (f" ({s['near_dedup_short']:,} short)" if s.get("near_dedup_short") else ""),
             f"{s['sampled']:,}",
             f"{s['seconds']:.1f}",
         )
@@ -113,6 +119,7 @@ def _summary(manifest: dict) -> None:
         f"{t['read']:,}",
         f"{t['dropped']:,}",
         f"{t['duplicates']:,}",
+        *([f"{t.get('near_duplicates', 0):,}"] if near else []),
         f"{t['unique']:,}",
         "",
         f"{t['records']:,}",
@@ -120,6 +127,10 @@ def _summary(manifest: dict) -> None:
         style="bold",
     )
     console.print(table)
+    if near:
+        nd = manifest["near_dedup"]
+        how = f"Jaccard >= {nd['threshold']} on {nd['shingle']}-word shingles"
+        console.print(f"near dedup: {nd['seconds']:.1f} s ({how})", highlight=False)
     drops = Table(title="dropped rows by reason (manifest.json has example locations)")
     for col in ("source", "reason", "rows"):
         drops.add_column(col, justify="right" if col == "rows" else "left", no_wrap=col != "reason")
@@ -154,10 +165,11 @@ def _shown(path: Path) -> str:
 
 @app.command()
 def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate.")]) -> None:
-    """Validate RECIPE and list the input files of each source, without building.
+    """Validate RECIPE and list the input files of each source and benchmark, without building.
 
-    Exits with status 1 when the recipe is invalid or any source has no input file.
+    Exits with status 1 when the recipe is invalid or any source or benchmark has no input file.
     """
+    from meadow.quality.decontaminate import benchmark_paths
     from meadow.recipe import load_recipe, resolve_paths
 
     try:
@@ -166,9 +178,14 @@ def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate."
         _fail(err)
         return
     missing = 0
-    for name, entry in r.sources.items():
+    checks = [(n, e, f"loader {e.loader}, n={e.n}", resolve_paths) for n, e in r.sources.items()]
+    checks += [
+        (n, e, f"benchmark {e.kind}", lambda n, e: benchmark_paths(n, e, Path.cwd()))
+        for n, e in r.benchmarks.items()
+    ]
+    for name, entry, what, resolve in checks:
         try:
-            paths = resolve_paths(name, entry)
+            paths = resolve(name, entry)
         except MeadowError as err:
             missing += 1
             console.print(f"[red]missing[/] {err}", highlight=False, soft_wrap=True)
@@ -176,10 +193,11 @@ def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate."
         shown = ", ".join(_shown(p) for p in paths[:3]) + (
             f", ... ({len(paths)} files)" if len(paths) > 3 else ""
         )
-        console.print(f"[green]ok[/] {name}: loader {entry.loader}, n={entry.n}: {shown}", highlight=False)
+        console.print(f"[green]ok[/] {name}: {what}: {shown}", highlight=False)
+    kinds = "sources and benchmarks" if r.benchmarks else "sources"
     if missing:
-        _fail(MeadowError(f"{recipe}: {missing} of {len(r.sources)} sources have no input file"))
-    console.print(f"{recipe}: valid, every source has its input files", highlight=False)
+        _fail(MeadowError(f"{recipe}: {missing} of {len(checks)} {kinds} have no input file"))
+    console.print(f"{recipe}: valid, every one of its {kinds} has its input files", highlight=False)
 
 
 @app.command()
@@ -236,22 +254,29 @@ def convert(
 
 @app.command()
 def fetch(
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML whose sources to fetch, e.g. recipes/v1.yaml.")],
+    recipe: Annotated[
+        Path, typer.Argument(help="Recipe YAML whose sources and benchmarks to fetch, e.g. recipes/v1.yaml.")
+    ],
     only: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--only", help="Fetch only this source (a name in the recipe); repeatable."),
+        typer.Option("--only", help="Fetch only this source or benchmark (a recipe name); repeatable."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be downloaded, with sizes; write nothing.")
     ] = False,
     raw_dir: Annotated[
-        Path, typer.Option("--raw-dir", help="Where <source>/ folders and sources.lock go.")
+        Path, typer.Option("--raw-dir", help="Where <source>/, <benchmark>/ and sources.lock go.")
     ] = Path("data/raw"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Download the raw files every source of RECIPE needs into RAW_DIR/<source>/.
 
-    Downloads resume (a .part file continues where it stopped).
+    The test files of the recipe's benchmarks (the evaluation sets the build
+    decontaminates against) go into RAW_DIR/<benchmark>/ the same way.
+
+    Downloads resume (a .part file continues where it stopped). A file that
+    another source or benchmark already fetched from the same origin is
+    linked (or copied) and verified, not downloaded again.
 
     Every file is verified by size and sha256 against the recipe or
     RAW_DIR/sources.lock (the first download records them), skipped when
@@ -326,7 +351,35 @@ def push(
         Optional[Path],  # noqa: UP045
         typer.Argument(help="Build folder (or its recipe YAML); default: the only build in data/processed."),
     ] = None,
-    repo_id: Annotated[str, typer.Option("--repo-id", help="Dataset repository on the Hub: ORG/NAME.")] = ...,
+    repo_id: Annotated[
+        str,
+        typer.Option("--repo-id", help="Repository on the Hub: ORG/NAME (a dataset; a model with --model)."),
+    ] = ...,
+    model: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--model", help="Push this `meadow train` output folder as a model repository, not a build."
+        ),
+    ] = None,
+    merged: Annotated[
+        bool, typer.Option("--merged", help="--model: push OUTPUT_DIR/merged, not the LoRA adapter.")
+    ] = False,
+    eval_files: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Option("--eval", help="--model: a `meadow eval` results.json for the card (repeatable)."),
+    ] = None,
+    dataset_repo_id: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--dataset-repo-id", help="--model: the Hub dataset it was trained on (ORG/NAME)."),
+    ] = None,
+    base_model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--base-model", help="--model: the base model's Hub id, where meadow cannot tell."),
+    ] = None,
+    license_: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--license", help="--model: the card's license (default: the base model's, or other)."),
+    ] = None,
     private: Annotated[bool, typer.Option("--private", help="Create the repository private.")] = False,
     revision: Annotated[
         Optional[str],  # noqa: UP045
@@ -340,15 +393,20 @@ def push(
         typer.Option("--stage", help="Write the repository folder to this folder and upload nothing."),
     ] = None,
 ) -> None:
-    """Upload a build to the Hugging Face Hub as a dataset repository, in one commit.
+    """Upload a build (a dataset repository) or a trained model (--model) to the Hub, in one commit.
 
-    The build is first checked against its manifest.json (sizes and sha256 of
-    every output); a half-written or edited build is refused.
+    A build is first checked against its manifest.json (sizes and sha256 of
+    every output); a half-written or edited build is refused. The repository
+    holds: README.md (dataset card with YAML metadata and one config per
+    source, `default` = the merged set), the merged Parquet and JSON,
+    data/<source>/train-00000-of-00001.parquet, manifest.json, recipe.yaml
+    and LICENSE.md.
 
-    The repository holds: README.md (dataset card with YAML metadata and one
-    config per source, `default` = the merged set), the merged Parquet and
-    JSON, data/<source>/train-00000-of-00001.parquet, manifest.json,
-    recipe.yaml and LICENSE.md.
+    --model OUTPUT_DIR (a `meadow train` --output_dir): the LoRA adapter, or
+    with --merged (or when there is no adapter) the full weights, the
+    tokenizer, meadow_train.json and a model card (base model, data build,
+    settings, losses, the --eval tables, how to load it, not for clinical
+    use). Checkpoints (optimizer states) and pickles are never uploaded.
 
     --stage DIR writes exactly that folder; --dry-run lists it. Neither needs
     a token nor uploads anything.
@@ -357,34 +415,80 @@ def push(
     honoured. The token is never written or logged.
     """
     from meadow.fetch import human_size
-    from meadow.push import push as run_push
 
     try:
-        result = run_push(
-            build_dir,
-            repo_id=repo_id,
-            private=private,
-            revision=revision,
-            dry_run=dry_run,
-            stage_dir=stage_dir,
-        )
+        model_only = {
+            "--merged": merged,
+            "--eval": eval_files,
+            "--dataset-repo-id": dataset_repo_id,
+            "--base-model": base_model,
+            "--license": license_,
+        }
+        if model is not None and build_dir is not None:
+            raise MeadowError(
+                f"a build folder ({build_dir}) and --model ({model}) both given: push one at a time"
+            )
+        if model is None:
+            given = [flag for flag, value in model_only.items() if value]
+            if given:
+                raise MeadowError(f"{', '.join(given)}: only with --model OUTPUT_DIR (a trained model)")
+        if model is not None:
+            from meadow.push_model import push_model
+
+            result = push_model(
+                model,
+                repo_id=repo_id,
+                merged=merged,
+                dataset_repo_id=dataset_repo_id,
+                eval_paths=eval_files,
+                base_model_id=base_model,
+                license=license_,
+                private=private,
+                revision=revision,
+                dry_run=dry_run,
+                stage_dir=stage_dir,
+            )
+        else:
+            from meadow.push import push as run_push
+
+            result = run_push(
+                build_dir,
+                repo_id=repo_id,
+                private=private,
+                revision=revision,
+                dry_run=dry_run,
+                stage_dir=stage_dir,
+            )
     except MeadowError as err:
         _fail(err)
         return
     staged = result.staged
-    table = Table(title=f"datasets/{repo_id}" + (" (not uploaded)" if not result.uploaded else ""))
+    where = f"datasets/{repo_id}" if model is None else f"model {repo_id}"
+    table = Table(title=where + (" (not uploaded)" if not result.uploaded else ""))
     table.add_column("path in repo", overflow="fold")
     table.add_column("size", justify="right", no_wrap=True)
     for path, size in staged.files:
         table.add_row(path, human_size(size))
     console.print(table)
     total = sum(size for _, size in staged.files)
-    configs = ", ".join(f"{c} ({n:,})" for c, n in staged.configs.items())
-    console.print(f"{len(staged.files)} files, {human_size(total)}; configs: {configs}", highlight=False)
-    if result.uploaded:
-        console.print(f"pushed {staged.build_dir} in one commit: {result.commit_url}", highlight=False)
+    if model is None:
+        configs = ", ".join(f"{c} ({n:,})" for c, n in staged.configs.items())
+        console.print(f"{len(staged.files)} files, {human_size(total)}; configs: {configs}", highlight=False)
+        source = staged.build_dir
     else:
-        console.print(f"staged {staged.build_dir} in {staged.folder}; nothing was uploaded", highlight=False)
+        what = {"adapter": "LoRA adapter", "merged": "merged weights", "full": "full weights"}
+        console.print(
+            f"{len(staged.files)} files, {human_size(total)}: {what[staged.run.kind]} of "
+            f"{staged.base.hub_id or staged.base.trained_on}",
+            highlight=False,
+        )
+        for path, why in staged.run.left_out:
+            console.print(f"left out: {path}: {why}", highlight=False, soft_wrap=True)
+        source = staged.run.weights_dir
+    if result.uploaded:
+        console.print(f"pushed {source} in one commit: {result.commit_url}", highlight=False)
+    else:
+        console.print(f"staged {source} in {staged.folder}; nothing was uploaded", highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -636,6 +740,62 @@ def generate(
             typer.echo(session.respond(line.strip()))
     except MeadowError as err:
         _fail(err)
+
+
+@app.command()
+def stats(
+    build_dir: Annotated[Path, typer.Argument(help="A build folder, e.g. data/processed/demo.")],
+    tokenizer: Annotated[
+        str,
+        typer.Option(
+            "--tokenizer",
+            "-t",
+            help="Count lengths with this tokenizer: smollm2 (the embedded model), a model or tokenizer "
+            "folder, a GGUF file, a cached Hub id, or 'whitespace' (words; fast, no model).",
+        ),
+    ] = "smollm2",
+    max_records: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--max-records",
+            min=1,
+            help="Measure lengths on about this many records (every k-th of each source).",
+        ),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Kept records shown per source.")] = 3,
+    contamination_rows: Annotated[
+        int, typer.Option("--contamination-rows", min=0, help="Lines of contamination.jsonl shown.")
+    ] = 50,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Write the report here instead of BUILD_DIR/report."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Write an HTML report on a build: BUILD_DIR/report/index.html, plus its charts as PNGs.
+
+    Records per source through each step (drops, filters, decontamination, exact and near
+    duplicates, subsample), drop reasons, contamination hits, token lengths per field and
+    source, and sample kept and dropped records.
+
+    One self-contained file: charts embedded, no script, no external resource.
+    """
+    from meadow.stats.report import write_report
+
+    try:
+        report = write_report(
+            build_dir,
+            output=output,
+            tokenizer=tokenizer,
+            max_records=max_records,
+            samples=samples,
+            contamination_rows=contamination_rows,
+            progress=not quiet,
+        )
+    except MeadowError as err:
+        _fail(err)
+        return
+    console.print(f"wrote {report.path} ({len(report.images)} charts)", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

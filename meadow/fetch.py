@@ -1,13 +1,16 @@
 """`meadow fetch`: download exactly what a recipe needs into ``<raw_dir>/<source>/``.
 
-Every source of a recipe lists its upstream files in ``fetch`` (see meadow.fetch_spec).
-For each file:
+Every source of a recipe lists its upstream files in ``fetch`` (see meadow.fetch_spec), and so
+does every evaluation set of its ``benchmarks:`` (into ``<raw_dir>/<benchmark>/``, after the
+sources). For each file:
 
 1. a file already in place is checked against its expected size and sha256 (from the
    recipe, else from ``<raw_dir>/sources.lock``) and skipped when it matches; a file that
    does not match is downloaded again; a file in place that nothing vouches for yet is
    hashed and recorded (trust on first use);
-2. otherwise it is downloaded into ``<file>.part`` with HTTP Range resume (a dropped
+2. otherwise, where another source or benchmark already fetched the same upstream file (same
+   origin, its sha256 checked against the lock), that copy is hard-linked (or copied) into
+   place; otherwise it is downloaded into ``<file>.part`` with HTTP Range resume (a dropped
    connection or a killed run continues where it stopped), with bounded retries and
    backoff on connection errors, timeouts, 429 and 5xx (Retry-After honoured);
 3. the finished ``.part`` is verified by size and sha256 (the recipe's, the lock's, or
@@ -68,6 +71,7 @@ from meadow.fetch_spec import (
     is_glob,
 )
 from meadow.output import file_info
+from meadow.quality.decontaminate import BenchmarkEntry, benchmark_paths
 from meadow.recipe import SourceEntry, load_recipe, resolve_paths
 
 log = logging.getLogger(__name__)
@@ -574,26 +578,30 @@ def fetch(
     progress: bool = True,
     net: Net | None = None,
 ) -> FetchReport:
-    """Fetch the raw files of every source (or of ``only``) of a recipe into ``raw_dir``.
+    """Fetch the raw files of every source and benchmark (or of ``only``) of a recipe into ``raw_dir``.
 
     An entry that fails does not stop the others; the report lists errors and the files
     that need a manual download. ``dry_run`` lists what would be downloaded, with sizes
     where known (from the recipe, the lock, or a HEAD/metadata request), and writes nothing.
+    Benchmarks (the recipe's ``benchmarks:``, evaluation sets) come after the sources, into
+    ``raw_dir/<benchmark>/`` the same way.
     """
     net = net or Net()
     recipe = load_recipe(recipe_path)
-    names = list(only) if only else list(recipe.sources)
-    unknown = [n for n in names if n not in recipe.sources]
+    entries: dict[str, SourceEntry | BenchmarkEntry] = {**recipe.sources, **recipe.benchmarks}
+    names = list(only) if only else list(entries)
+    unknown = [n for n in names if n not in entries]
     if unknown:
         raise FetchError(
-            f"{recipe_path}: no source named {', '.join(map(repr, unknown))}; the recipe's sources: "
-            + ", ".join(recipe.sources)
+            f"{recipe_path}: no source or benchmark named {', '.join(map(repr, unknown))}; the recipe's "
+            f"sources: {', '.join(recipe.sources)}"
+            + (f"; benchmarks: {', '.join(recipe.benchmarks)}" if recipe.benchmarks else "")
         )
     raw = Path(raw_dir)
     lock = Lock(raw / LOCK_NAME)
     report = FetchReport(raw_dir=raw, lock_path=lock.path, dry_run=dry_run)
     for name in names:
-        entry = recipe.sources[name]
+        entry = entries[name]
         folder = raw / name
         items: list[Item] = []
         if not entry.fetch:
@@ -615,24 +623,35 @@ def fetch(
         _write_source_card(folder, name, entry, lock)
         if not any(i.needs_action for i in items):
             try:
-                resolve_paths(name, entry)
+                _paths(name, entry)
             except MeadowError:
                 report.warnings.append(
-                    f"source {name!r}: fetched into {folder}, but the recipe's path "
+                    f"{_what(entry)} {name!r}: fetched into {folder}, but the recipe's path "
                     f"{entry.path!r} matches nothing (relative to {Path.cwd()}): fix the path or "
                     "the fetch entries' 'to'"
                 )
     return report
 
 
-def _no_entry(name: str, entry: SourceEntry, folder: Path) -> Item:
+def _what(entry: SourceEntry | BenchmarkEntry) -> str:
+    return "benchmark" if isinstance(entry, BenchmarkEntry) else "source"
+
+
+def _paths(name: str, entry: SourceEntry | BenchmarkEntry) -> list[Path]:
+    """The files a source's or benchmark's path matches (relative to the working directory)."""
+    if isinstance(entry, BenchmarkEntry):
+        return benchmark_paths(name, entry, Path.cwd())
+    return resolve_paths(name, entry)
+
+
+def _no_entry(name: str, entry: SourceEntry | BenchmarkEntry, folder: Path) -> Item:
     item = Item(name, None, folder, f"{name}/")
     try:
-        paths = resolve_paths(name, entry)
+        paths = _paths(name, entry)
     except MeadowError:
         item.status = "no entry"
         item.detail = (
-            f"the recipe has no fetch entry for this source: put its files where its path "
+            f"the recipe has no fetch entry for this {_what(entry)}: put its files where its path "
             f"{entry.path!r} points (DATA_DESCRIPTION.md says where they come from)"
         )
     else:
@@ -674,6 +693,8 @@ def _fetch_one(item: Item, lock: Lock, net: Net, progress: bool) -> None:
             return
         log.warning("%s does not match the expected size/sha256: downloading it again", item.dest)
         item.dest.unlink()
+    if _copy_twin(item, fe, lock):
+        return
     r_sha = None
     if isinstance(fe, KaggleFetch):
         info, extra = _fetch_kaggle(item, fe, size, sha, progress), {}
@@ -728,6 +749,63 @@ def _record(
     lock.put(item.key, entry)
     item.status, item.size = "recorded", info["bytes"]
     item.detail = note or "sha256 recorded in the lock (trust on first use)"
+
+
+def _twin(item: Item, fe: FetchEntry, lock: Lock, *, verify: bool) -> tuple[str, dict[str, Any]] | None:
+    """The lock key and entry of the same upstream file fetched for another source or benchmark,
+    still in place (``verify``: its sha256 checked), or None."""
+    if is_glob(item.key):
+        return None
+    raw = lock.path.parent
+    for key, rec in sorted(lock.files.items()):
+        if key == item.key or rec.get("origin") != fe.origin():
+            continue
+        if isinstance(fe, HfFetch) and _COMMIT.match(fe.revision) and rec.get("revision") != fe.revision:
+            continue
+        if (fe.sha256 and rec.get("sha256") != fe.sha256) or (
+            fe.size is not None and rec.get("size") != fe.size
+        ):
+            continue
+        path = raw / key
+        if not path.is_file() or path.stat().st_size != rec.get("size"):
+            continue
+        if verify and file_info(path)["sha256"] != rec.get("sha256"):
+            continue
+        return key, rec
+    return None
+
+
+def _copy_twin(item: Item, fe: FetchEntry, lock: Lock) -> bool:
+    """Put the same file fetched for another source or benchmark in place (a hard link, else a
+    copy) instead of downloading it again; record and unpack it as a download would be."""
+    twin = _twin(item, fe, lock, verify=True)
+    if twin is None:
+        return False
+    key, rec = twin
+    source = lock.path.parent / key
+    item.dest.parent.mkdir(parents=True, exist_ok=True)
+    part = item.dest.with_name(item.dest.name + PART)
+    part.unlink(missing_ok=True)
+    try:
+        os.link(source, part)
+    except OSError:
+        shutil.copyfile(source, part)
+    os.replace(part, item.dest)
+    extra = {"revision": rec["revision"]} if "revision" in rec else {}
+    info = {"bytes": rec["size"], "sha256": rec["sha256"]}
+    _record(
+        item,
+        fe,
+        lock,
+        info,
+        None,
+        extra=extra,
+        note=f"the same file as {key} (verified): not downloaded again",
+    )
+    item.status = "copied"
+    log.info("%s: the same file as %s; linked or copied, not downloaded again", item.key, key)
+    _maybe_extract(item, fe, lock)
+    return True
 
 
 def _maybe_extract(item: Item, fe: FetchEntry, lock: Lock) -> None:
@@ -789,6 +867,8 @@ def _fetch_manual(item: Item, fe: ManualFetch, lock: Lock) -> None:
             _check_manual(key, path, fe, lock, item.source)
         item.status, item.detail = "ok", f"{len(found)} file(s) placed by hand, verified or recorded"
         item.size = sum(p.stat().st_size for p in found)
+        return
+    if not item.dest.is_file() and _copy_twin(item, fe, lock):
         return
     if not item.dest.is_file():
         item.status, item.detail = "manual", _manual_message(item, fe)
@@ -1108,6 +1188,11 @@ def _plan(item: Item, lock: Lock, net: Net) -> None:
         item.status, item.size = "present", item.dest.stat().st_size
         item.detail = "fetch verifies its sha256" if (fe.sha256 or recorded) else "fetch records its sha256"
         return
+    twin = _twin(item, fe, lock, verify=False)
+    if twin is not None:
+        item.status, item.size = "would copy", twin[1].get("size")
+        item.detail = f"the same file as {twin[0]}, already fetched"
+        return
     item.status = "would download"
     item.detail = fe.page()
     part = item.dest.with_name(item.dest.name + PART)
@@ -1148,15 +1233,21 @@ def human_size(n: int | None) -> str:
 # --------------------------------------------------------------------------- SOURCE.md
 
 
-def _write_source_card(folder: Path, name: str, entry: SourceEntry, lock: Lock) -> None:
+def _write_source_card(folder: Path, name: str, entry: SourceEntry | BenchmarkEntry, lock: Lock) -> None:
     """``<raw_dir>/<source>/SOURCE.md``: license, citation and the origin of every file."""
-    spec = sources.get(entry.loader)
+    if isinstance(entry, BenchmarkEntry):
+        what = f"the benchmark `{name}` (kind `{entry.kind}`; evaluation only, never training data)"
+        license_, citation = entry.license(), entry.citation()
+    else:
+        spec = sources.get(entry.loader)
+        what = f"the source `{name}` (loader `{entry.loader}`)"
+        license_, citation = spec.license, spec.citation
     lines = [
         f"# {name}",
         "",
-        f"Raw files of the source `{name}` (loader `{entry.loader}`), fetched by meadow {__version__}.",
+        f"Raw files of {what}, fetched by meadow {__version__}.",
         "",
-        f"**License:** {spec.license}",
+        f"**License:** {license_}",
         "",
         "## Files",
         "",
@@ -1175,7 +1266,7 @@ def _write_source_card(folder: Path, name: str, entry: SourceEntry, lock: Lock) 
             lines.append(f"  - license: {fe.license}")
         if fe.note:
             lines.append(f"  - {fe.note}")
-    lines += ["", "## Citation", "", spec.citation.strip() or "(none given)", ""]
+    lines += ["", "## Citation", "", citation.strip() or "(none given)", ""]
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / SOURCE_CARD, "\n".join(lines))
 

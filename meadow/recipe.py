@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from meadow import sources
 from meadow.convert.settings import LLMSettings
 from meadow.errors import MeadowError
 from meadow.fetch_spec import FetchEntry
+from meadow.quality.decontaminate import BenchmarkEntry, DecontaminateSettings
+from meadow.quality.filters import TAGGED_LOADERS, FilterSettings, merge
 
 
 class SourceEntry(BaseModel):
@@ -34,11 +44,28 @@ class SourceEntry(BaseModel):
     fetch: list[FetchEntry] = Field(
         default_factory=list, description="where `meadow fetch` gets the raw files (see meadow/fetch_spec.py)"
     )
+    filters: FilterSettings = Field(
+        default_factory=FilterSettings,
+        description="quality filters of this source: the keys set here replace the recipe's, key by key",
+    )
 
     @field_validator("fetch", mode="before")
     @classmethod
     def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
+
+    @field_serializer("filters")
+    def _only_overrides(self, value: FilterSettings) -> dict[str, Any]:
+        return value.model_dump(mode="json", include=value.model_fields_set)
+
+    @model_validator(mode="after")
+    def _tags_need_tagged_records(self) -> SourceEntry:
+        if self.filters.sets_tags() and self.loader not in TAGGED_LOADERS:
+            raise ValueError(
+                f"filters include_tags/exclude_tags: loader {self.loader!r} gives no tags "
+                f"(these do: {', '.join(sorted(TAGGED_LOADERS))})"
+            )
+        return self
 
     @field_validator("n")
     @classmethod
@@ -67,6 +94,25 @@ class SourceEntry(BaseModel):
         return sources.get(self.loader).options.model_validate(self.options)
 
 
+class NearDedup(BaseModel):
+    """Near-duplicate removal across every source of a build (MinHash LSH, meadow/near_dedup.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="false: keep the settings but skip the step")
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="Jaccard similarity of word shingles from which two are near duplicates"
+    )
+    shingle: int = Field(5, ge=1, le=32, description="words per shingle (n-gram)")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more find more, slower")
+    oversample: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="a source with n keeps n * (1 + oversample) candidates to replace near duplicates",
+    )
+
+
 class Recipe(BaseModel):
     """A build: sources with subsample counts, a seed, and where the output goes."""
 
@@ -82,11 +128,31 @@ class Recipe(BaseModel):
     dedup: Literal["exact", "none"] = Field(
         "exact", description="drop exact repeats of instruction+input+output across the build"
     )
+    near_dedup: NearDedup | None = Field(
+        None,
+        description="drop near duplicates across the build (MinHash LSH); true for the defaults, absent: off",
+    )
     sources: dict[str, SourceEntry] = Field(min_length=1)
     llm: LLMSettings = Field(
         default_factory=LLMSettings,
         description="the model that rephrases passages (flashcards, WikiDoc textbook) into Q/A pairs",
     )
+    filters: FilterSettings = Field(
+        default_factory=FilterSettings, description="quality filters of every source (see meadow/quality)"
+    )
+    benchmarks: dict[str, BenchmarkEntry] = Field(
+        default_factory=dict, description="evaluation sets: fetched by `meadow fetch`, decontaminated against"
+    )
+    decontaminate: DecontaminateSettings = Field(
+        default_factory=DecontaminateSettings, description="how records are matched to benchmark questions"
+    )
+
+    @field_validator("near_dedup", mode="before")
+    @classmethod
+    def _near_dedup_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {} if value else None
+        return value
 
     @field_validator("sources")
     @classmethod
@@ -95,6 +161,34 @@ class Recipe(BaseModel):
             if not name or "/" in name or name.startswith("."):
                 raise ValueError(f"source name {name!r} must be a plain name (no '/', not hidden)")
         return value
+
+    @model_validator(mode="after")
+    def _quality(self) -> Recipe:
+        for name in self.benchmarks:
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"benchmark name {name!r} must be a plain name (no '/', not hidden)")
+            if name in self.sources:
+                raise ValueError(
+                    f"{name!r} is both a source and a benchmark: each fetches into data/raw/<name>/, "
+                    "give them different names"
+                )
+        unknown = [n for n in self.decontaminate.benchmarks or [] if n not in self.benchmarks]
+        if unknown:
+            raise ValueError(
+                f"decontaminate.benchmarks: {', '.join(map(repr, unknown))} not in the recipe's benchmarks"
+                + (f" ({', '.join(self.benchmarks)})" if self.benchmarks else " (there are none)")
+            )
+        for name, entry in self.sources.items():
+            try:
+                merge(self.filters, entry.filters)
+            except ValidationError as err:
+                msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+                raise ValueError(f"sources.{name}.filters with the recipe's filters: {msg}") from None
+        return self
+
+    def source_filters(self, name: str) -> FilterSettings:
+        """The filters of source ``name``: the recipe's, with the source's own keys replacing them."""
+        return merge(self.filters, self.sources[name].filters)
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -104,7 +104,14 @@ class Sample(Generic[T]):
 
     def items(self) -> list[T]:
         """Kept items, lowest rank first."""
-        return [e.item for e in sorted(self._by_id.values(), key=lambda e: (e.rank, e.id))]
+        return [e.item for e in self._sorted()]
+
+    def ranked(self) -> list[tuple[int, str, int | None, T]]:
+        """Kept items as ``(rank, id, content key, item)``, lowest rank first."""
+        return [(e.rank, e.id, e.key, e.item) for e in self._sorted()]
+
+    def _sorted(self) -> list[_Entry]:
+        return sorted(self._by_id.values(), key=lambda e: (e.rank, e.id))
 
     def _worst(self) -> _Entry:
         while not self._heap[0].alive:

@@ -15,6 +15,7 @@ from typing import Any
 
 from meadow import sources
 from meadow.errors import MeadowError
+from meadow.quality import decontaminate
 from meadow.recipe import load_recipe, resolve_paths
 
 
@@ -47,6 +48,8 @@ def convert(
     if not names:
         raise MeadowError(f"{recipe_path}: none of the chosen sources yields passages to rephrase")
     out = Path(output) if output else Path(recipe.output_dir) / recipe.name / "rephrased.jsonl"
+    # the build's checks, so that the same passages are rephrased as a build would
+    decon = decontaminate.from_recipe(recipe.decontaminate, recipe.benchmarks, base)
     stats: dict[str, Any] = {}
     records = []
     with _Rephrasing(recipe, base) as rephrasing:
@@ -65,6 +68,7 @@ def convert(
                 {},
                 rephrasing,
                 progress,
+                decon=decon,
             )
             records.extend(kept)
             st.sampled = len(kept)

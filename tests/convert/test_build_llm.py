@@ -173,3 +173,31 @@ def test_meadow_convert_command_writes_records_and_a_build_reuses_them(tmp_path,
         assert server.total == 9 + 6  # only the textbook was asked now
         res = CliRunner().invoke(app, ["convert", str(recipe), "-s", "nope"])
         assert res.exit_code == 1 and "no source named nope" in res.output
+
+
+def test_quality_filters_apply_to_rephrased_records(tmp_path):
+    """Rephrased records go through the same checks as loaded ones, before the sample."""
+    from fake_openai import good_answer
+
+    tagged: set[str] = set()
+
+    def behave(body: dict, n: int) -> tuple[str, str]:
+        answer = json.loads(good_answer(body))
+        if len(answer["question"]) % 2 == 0:  # a leftover of HTML for some cards, whatever the order
+            answer["answer"] += " <br/>"
+            tagged.add(answer["question"])
+        return ("ok", json.dumps(answer))
+
+    sources = (
+        f"  cards:\n    loader: anki\n    path: {REPO / 'examples/anki/medical_deck.apkg'}\n"
+        "    filters: {boilerplate: true}\n"
+    )
+    with FakeOpenAI(behave) as server:
+        result = build(write_recipe(tmp_path, server.url, sources), progress=False)
+    cards = result.manifest["sources"]["cards"]
+    assert 0 < len(tagged) < 9
+    assert cards["dropped"]["filter_boilerplate"] == len(tagged)
+    assert cards["sampled"] == cards["llm"]["accepted"] - len(tagged)
+    assert cards["read"] == cards["dropped_total"] + cards["duplicates"] + cards["unique"]
+    rows = json.loads((result.out_dir / JSON_NAME).read_text())
+    assert rows and not any("<br/>" in r["output"] for r in rows)

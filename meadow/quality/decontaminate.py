@@ -1,0 +1,395 @@
+"""Decontamination: find training records that hold a question of an evaluation benchmark.
+
+The recipe names the benchmarks (``benchmarks:``, each a kind, a path or glob and optionally
+``fetch`` entries) and the matching (``decontaminate:``). Each benchmark question is read with
+meadow.eval.benchmarks (the question and its options' text) and normalised (meadow.quality.text:
+NFKC, lowercase, punctuation to spaces, whitespace collapsed, single letters such as option letters
+left out). Indexed are the hashes of its word n-grams: ``ngram`` (13, as in GPT-3's contamination
+analysis) words, or ``short_ngram`` (8) for questions of fewer than ``short_below`` words, so that a
+short question can still be matched; an n-gram found in more than ``common`` questions (a template
+such as "which of the following is the most likely ...") is not indexed. With ``exact``, the
+normalised question itself is indexed too.
+
+A record (instruction, input and output, read as one text) is contaminated when one of its n-grams is
+indexed, or when its instruction, input, output or instruction + input equals a normalised
+question. Hashes are only a first test: every hit is confirmed against the question's text, so the
+result does not depend on Python's hash seed, and which question is reported (the first in recipe and
+file order) is deterministic.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from meadow import sources
+from meadow.errors import MeadowError
+from meadow.fetch_spec import FetchEntry
+from meadow.quality.text import words
+from meadow.records import Record
+
+REPORT_TEXT_CHARS = 300
+"""How much of a record's instruction and of the question contamination.jsonl shows."""
+PUBMEDQA_LICENSE = "MIT (github.com/pubmedqa/pubmedqa LICENSE)"
+PUBMEDQA_CITATION = """@inproceedings{jin2019pubmedqa,
+  title={PubMedQA: A Dataset for Biomedical Research Question Answering},
+  author={Jin, Qiao and Dhingra, Bhuwan and Liu, Zhengping and Cohen, William and Lu, Xinghua},
+  booktitle={Proceedings of EMNLP-IJCNLP 2019},
+  pages={2567--2577},
+  year={2019}
+}"""
+
+
+class BenchmarkEntry(BaseModel):
+    """One evaluation set of a recipe's ``benchmarks:``: its questions are never trained on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["mmlu", "medqa", "usmle", "pubmedqa"] = Field(
+        description="the published format (see meadow/eval/benchmarks.py)"
+    )
+    path: str | list[str] = Field(description="file path(s) or glob(s), relative to the working directory")
+    subjects: list[str] | None = Field(
+        None, description="mmlu: the subjects to read (default: the six medical subjects)"
+    )
+    fetch: list[FetchEntry] = Field(
+        default_factory=list, description="where `meadow fetch` gets the files (see meadow/fetch_spec.py)"
+    )
+
+    @field_validator("fetch", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _subjects_for_mmlu(self) -> BenchmarkEntry:
+        if self.subjects is not None and self.kind != "mmlu":
+            raise ValueError("'subjects' applies to kind mmlu only")
+        return self
+
+    def patterns(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    def license(self) -> str:
+        return PUBMEDQA_LICENSE if self.kind == "pubmedqa" else sources.get(self.kind).license
+
+    def citation(self) -> str:
+        return PUBMEDQA_CITATION if self.kind == "pubmedqa" else sources.get(self.kind).citation
+
+
+class DecontaminateSettings(BaseModel):
+    """The recipe's ``decontaminate:``: which benchmarks, and how records are matched to them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    benchmarks: list[str] | None = Field(
+        None, description="names of the recipe's benchmarks to check against (default: all); [] turns it off"
+    )
+    ngram: int = Field(13, ge=3, le=50, description="words per n-gram (GPT-3's contamination analysis: 13)")
+    short_ngram: int = Field(8, ge=3, le=50, description="words per n-gram for short questions")
+    short_below: int = Field(
+        13, ge=1, description="questions of fewer words than this (normalised) use short_ngram"
+    )
+    exact: bool = Field(True, description="also match a record field equal to a whole (normalised) question")
+    common: int = Field(
+        10, ge=1, description="an n-gram found in more than this many questions is boilerplate: not indexed"
+    )
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DecontaminateSettings:
+        if self.short_ngram > self.ngram:
+            raise ValueError(f"short_ngram ({self.short_ngram}) is larger than ngram ({self.ngram})")
+        return self
+
+
+# --------------------------------------------------------------------------- loading benchmarks
+
+
+@dataclass
+class Benchmark:
+    """The questions of one recipe benchmark: (id, question, options' texts) each."""
+
+    name: str
+    kind: str
+    files: list[Path]
+    questions: list[tuple[str, str, list[str]]]
+    removed: dict[str, int] = field(default_factory=dict)
+
+
+def benchmark_paths(name: str, entry: BenchmarkEntry, base: Path) -> list[Path]:
+    """A benchmark's files (globs relative to ``base``), sorted; MeadowError if a pattern matches none."""
+    found: list[Path] = []
+    for pattern in entry.patterns():
+        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+        matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise MeadowError(
+                f"benchmark {name!r}: no file matches {pattern!r} (relative to {base}); run `meadow fetch` "
+                "on the recipe (or put the files there by hand), or fix the path"
+            )
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def load(name: str, entry: BenchmarkEntry, base: Path) -> Benchmark:
+    """Read a benchmark's questions with meadow.eval.benchmarks; errors name the benchmark and file."""
+    from meadow.eval import benchmarks as bm
+
+    files = benchmark_paths(name, entry, base)
+    loaders: dict[str, Callable[[list[Path]], bm.Loaded]] = {
+        "mmlu": functools.partial(bm.load_mmlu, subjects=entry.subjects),
+        "medqa": bm.load_medqa,
+        "usmle": bm.load_usmle,
+        "pubmedqa": bm.load_pubmedqa,
+    }
+    try:
+        loaded = loaders[entry.kind](files)
+    except MeadowError as err:  # InputError included: it names the file and line
+        raise MeadowError(f"benchmark {name!r}: {err}") from None
+    if not loaded.questions:
+        raise MeadowError(f"benchmark {name!r}: no {entry.kind} questions in {len(files)} file(s)")
+    questions = [(q.id, q.question, list(q.options.values())) for q in loaded.questions]
+    return Benchmark(name, entry.kind, files, questions, dict(sorted(loaded.removed.items())))
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A record found in a benchmark: which question, how, and the text that matched."""
+
+    benchmark: str
+    item_id: str
+    match: Literal["exact", "ngram"]
+    text: str
+    """The matched n-gram (normalised), or the normalised question for an exact match."""
+    question: str
+
+
+@dataclass
+class _Item:
+    benchmark: str
+    id: str
+    question: str  # the question as published (for the report)
+    norm: str  # normalised question and options, space-joined
+
+
+_PRIME = 0x100000001B3
+"""The multiplier of the polynomial n-gram hash (odd, so invertible modulo 2**64)."""
+
+
+class _Hasher:
+    """64-bit polynomial hashes of every word n-gram of a text, computed with numpy.
+
+    ``h(i) = sum_j w[i+j] * P**(n-1-j) mod 2**64`` over the words' own hashes ``w``; with prefix sums of
+    ``w[t] * P**-t`` every n-gram costs the same few vector operations, whatever ``n``. Word hashes
+    are Python's (salted per process): the index and the records are hashed in the same process, and
+    every hit is confirmed on the text, so results do not depend on the salt.
+    """
+
+    def __init__(self) -> None:
+        self._up = np.ones(1, dtype=np.uint64)  # P**t
+        self._down = np.ones(1, dtype=np.uint64)  # P**-t
+
+    def _powers(self, m: int) -> None:
+        if m <= len(self._up):
+            return
+        m = max(m, 2 * len(self._up))
+        one = np.ones(1, dtype=np.uint64)
+        for name, base in (("_up", _PRIME), ("_down", pow(_PRIME, -1, 1 << 64))):
+            setattr(self, name, np.concatenate([one, np.cumprod(np.full(m - 1, base, dtype=np.uint64))]))
+
+    def __call__(self, ws: Sequence[str], n: int) -> list[int]:
+        """The hash of each n-gram of ``ws``, in order (empty where ``ws`` has fewer than n words)."""
+        count = len(ws) - n + 1
+        if count <= 0:
+            return []
+        self._powers(len(ws) + 1)
+        w = np.fromiter(map(hash, ws), dtype=np.int64, count=len(ws)).view(np.uint64)
+        prefix = np.zeros(len(ws) + 1, dtype=np.uint64)
+        np.cumsum(w * self._down[: len(ws)], out=prefix[1:])
+        return ((prefix[n:] - prefix[:count]) * self._up[n - 1 : n - 1 + count]).tolist()
+
+
+@dataclass
+class _Table:
+    """n-gram hash -> the questions holding it: the first, and the rare others."""
+
+    n: int
+    first: dict[int, int] = field(default_factory=dict)
+    others: dict[int, list[int]] = field(default_factory=dict)
+
+    def add(self, h: int, idx: int) -> None:
+        if self.first.setdefault(h, idx) != idx:
+            self.others.setdefault(h, []).append(idx)
+
+    def remove(self, h: int) -> None:
+        del self.first[h]
+        self.others.pop(h, None)
+
+    def candidates(self, h: int) -> tuple[int, ...]:
+        idx = self.first.get(h)
+        return () if idx is None else (idx, *self.others.get(h, ()))
+
+
+class Index:
+    """Hashed word n-grams of benchmark questions, with the questions to confirm every hit."""
+
+    def __init__(self, settings: DecontaminateSettings, benchmarks: Iterable[Benchmark]):
+        self.settings = settings
+        self.benchmarks = {b.name: b for b in benchmarks}
+        self.items: list[_Item] = []
+        self.whole: dict[str, list[int]] = {}  # normalised question -> the items asking it
+        self.long = _Table(settings.ngram)
+        self.short = _Table(settings.short_ngram)
+        self.skipped_common = 0
+        self._hash = _Hasher()
+        counts: dict[int, Counter[int]] = {settings.ngram: Counter(), settings.short_ngram: Counter()}
+        every: list[tuple[str, ...]] = []
+        for b in self.benchmarks.values():
+            for item_id, question, options in b.questions:
+                question_words = words(question)
+                ws = question_words + words(" ".join(options))
+                idx = len(self.items)
+                self.items.append(_Item(b.name, item_id, question, " ".join(ws)))
+                every.append(ws)
+                if settings.exact and question_words:
+                    self.whole.setdefault(" ".join(question_words), []).append(idx)
+                table = self.short if len(question_words) < settings.short_below else self.long
+                for h in set(self._hash(ws, table.n)):
+                    table.add(h, idx)
+        # How many questions hold each indexed n-gram (a short n-gram also counts in long questions).
+        for ws in every:
+            for table in (self.long, self.short) if self.short.first else (self.long,):
+                counts[table.n].update(set(self._hash(ws, table.n)) & table.first.keys())
+        for table in (self.long, self.short):
+            common = [h for h, c in counts[table.n].items() if c > settings.common]
+            self.skipped_common += len(common)
+            for h in common:
+                table.remove(h)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _holding(self, table: _Table, h: int, ws: Sequence[str], at: int) -> Iterator[int]:
+        """The questions that hold the n-gram at ``ws[at:]`` (its hash ``h`` only points to them)."""
+        text = f" {' '.join(ws[at : at + table.n])} "
+        return (i for i in table.candidates(h) if text in f" {self.items[i].norm} ")
+
+    def _hit(self, idx: int, match: Literal["exact", "ngram"], text: str) -> Hit:
+        item = self.items[idx]
+        return Hit(item.benchmark, item.id, match, text, item.question)
+
+    def _fields(self, record: Record) -> tuple[tuple[str, ...], ...]:
+        instruction, input_, output = words(record.instruction), words(record.input), words(record.output)
+        return instruction, input_, output, instruction + input_
+
+    def match(self, record: Record) -> Hit | None:
+        """The first benchmark question ``record`` holds, or None."""
+        fields = self._fields(record)
+        for ws in fields if self.whole else ():
+            same = self.whole.get(" ".join(ws)) if ws else None
+            if same:
+                return self._hit(same[0], "exact", " ".join(ws))
+        ws = fields[3] + fields[2]
+        for table in (self.long, self.short):
+            if not table.first:
+                continue
+            hashes = self._hash(ws, table.n)
+            if table.first.keys().isdisjoint(hashes):
+                continue
+            for at, h in enumerate(hashes):
+                idx = next(self._holding(table, h, ws, at), None)
+                if idx is not None:
+                    return self._hit(idx, "ngram", " ".join(ws[at : at + table.n]))
+        return None
+
+    def matched_items(self, record: Record) -> set[int]:
+        """Every question ``record`` holds (for counting the questions found; slower than ``match``)."""
+        fields = self._fields(record)
+        found: set[int] = set()
+        for ws in fields if self.whole else ():
+            found.update(self.whole.get(" ".join(ws), ()) if ws else ())
+        ws = fields[3] + fields[2]
+        for table in (self.long, self.short):
+            for at, h in enumerate(self._hash(ws, table.n) if table.first else ()):
+                if h in table.first:
+                    found.update(self._holding(table, h, ws, at))
+        return found
+
+
+class Decontaminator:
+    """The index of a recipe's benchmarks and what the build found with it."""
+
+    def __init__(self, settings: DecontaminateSettings, benchmarks: list[Benchmark]):
+        self.settings = settings
+        self.index = Index(settings, benchmarks)
+        self.records: Counter[str] = Counter()  # benchmark -> records removed
+        self.found: dict[str, set[int]] = {b.name: set() for b in benchmarks}  # questions matched
+
+    def check(self, record: Record) -> Hit | None:
+        hit = self.index.match(record)
+        if hit is not None:
+            self.records[hit.benchmark] += 1
+            for idx in self.index.matched_items(record):
+                self.found[self.index.items[idx].benchmark].add(idx)
+        return hit
+
+    def row(self, source: str, record: Record, hit: Hit) -> dict[str, Any]:
+        """One line of contamination.jsonl."""
+        return {
+            "source": source,
+            "id": record.id,
+            "instruction": record.instruction[:REPORT_TEXT_CHARS],
+            "benchmark": hit.benchmark,
+            "item_id": hit.item_id,
+            "match": hit.match,
+            "ngram": hit.text,
+            "question": hit.question[:REPORT_TEXT_CHARS],
+        }
+
+    def report(self, input_info: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        """The manifest's ``decontamination``; ``input_info`` describes a file (path, bytes, sha256)."""
+        s = self.settings
+        out: dict[str, Any] = {
+            "ngram": s.ngram,
+            "short_ngram": s.short_ngram,
+            "short_below": s.short_below,
+            "exact": s.exact,
+            "common": s.common,
+            "indexed_ngrams": len(self.index.long.first) + len(self.index.short.first),
+            "common_ngrams_skipped": self.index.skipped_common,
+            "benchmarks": {},
+        }
+        for name, b in self.index.benchmarks.items():
+            inputs = [input_info(p) for p in b.files]
+            out["benchmarks"][name] = {
+                "kind": b.kind,
+                "paths": [i["path"] for i in inputs],
+                "inputs": inputs,
+                "questions": len(b.questions),
+                **({"removed": b.removed} if b.removed else {}),
+                "hits": len(self.found[name]),
+                "records": self.records[name],
+            }
+        return out
+
+
+def from_recipe(
+    settings: DecontaminateSettings | None, entries: dict[str, BenchmarkEntry], base: Path
+) -> Decontaminator | None:
+    """The decontaminator a recipe asks for, its benchmarks loaded; None when it names none."""
+    settings = settings or DecontaminateSettings()
+    names = list(entries) if settings.benchmarks is None else settings.benchmarks
+    if not names:
+        return None
+    return Decontaminator(settings, [load(n, entries[n], base) for n in names])

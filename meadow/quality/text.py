@@ -1,0 +1,30 @@
+"""Text normalisation shared by the quality filters and decontamination."""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+_WORD = re.compile(r"[^\W_]{2,}|[^\W_a-z]")
+"""A run of two or more letters or digits, or one character that is not a letter a-z."""
+
+
+@functools.lru_cache(maxsize=16)
+def words(text: str) -> tuple[str, ...]:
+    """The normalised words of ``text``: Unicode NFKC, lowercased, punctuation read as spaces,
+    whitespace collapsed, and single-letter words (a-z) left out.
+
+    Single letters go so that option letters do not matter: ``A: Aorta``, ``(a) aorta`` and
+    ``{'A': 'Aorta'}`` all read ``aorta``; the article "a" goes too, on both sides of a comparison.
+    Digits stay (``type 1`` is not ``type 2``). Cached for the last few texts: a record's fields
+    are read by more than one check.
+    """
+    if not (text.isascii() or unicodedata.is_normalized("NFKC", text)):
+        text = unicodedata.normalize("NFKC", text)
+    return tuple(_WORD.findall(text.lower()))
+
+
+def normalize(text: str) -> str:
+    """The normalised words of ``text`` joined by single spaces."""
+    return " ".join(words(text))

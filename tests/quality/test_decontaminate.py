@@ -1,0 +1,388 @@
+"""Decontamination: planted benchmark questions are found (exact, paraphrased, short), clean records
+are not (real fixture data against real MMLU questions), and a build reports what it removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meadow.build import build
+from meadow.cli import app
+from meadow.errors import MeadowError
+from meadow.output import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME
+from meadow.quality.decontaminate import Benchmark, DecontaminateSettings, Index
+from meadow.quality.text import normalize
+from meadow.recipe import load_recipe
+from meadow.records import Record
+
+LONG = (
+    "A 34-year-old woman comes to the emergency department because of sudden palpitations and "
+    "lightheadedness that began while she was climbing stairs an hour ago. Her pulse is 180/min and "
+    "regular, and an ECG shows a narrow-complex tachycardia without visible P waves. Carotid sinus "
+    "massage does not slow the rate. Which of the following is the most appropriate next step in "
+    "management?"
+)
+LONG_OPTIONS = ["Adenosine", "Amiodarone", "Synchronized cardioversion", "Verapamil", "Digoxin"]
+SHORT = "Which cranial nerve innervates the lateral rectus muscle of the eye?"  # 11 words
+SHORT_OPTIONS = ["Oculomotor", "Trochlear", "Abducens", "Optic"]
+TINY = "What is the normal arterial pH?"  # 5 words: exact matches only
+TINY_OPTIONS = ["7.25", "7.40", "7.55", "7.70"]
+
+
+def rec(instruction: str, input_: str = "", output: str = "An answer.", id_: str = "t:1") -> Record:
+    return Record(instruction=instruction, input=input_, output=output, source="t", id=id_)
+
+
+def bench(name: str = "b", questions=None) -> Benchmark:
+    questions = questions or [
+        ("q-long", LONG, LONG_OPTIONS),
+        ("q-short", SHORT, SHORT_OPTIONS),
+        ("q-tiny", TINY, TINY_OPTIONS),
+    ]
+    return Benchmark(name, "medqa", [], questions)
+
+
+@pytest.fixture(scope="module")
+def index() -> Index:
+    return Index(DecontaminateSettings(), [bench()])
+
+
+# --------------------------------------------------------------------------- planted questions
+
+
+def test_exact_question_is_found_whatever_case_and_punctuation(index):
+    hit = index.match(rec(LONG.upper().replace(",", " ,").replace("?", "")))
+    assert hit is not None and (hit.benchmark, hit.item_id, hit.match) == ("b", "q-long", "exact")
+    hit = index.match(rec("Answer the question.", f"{TINY}"))  # the input alone equals the question
+    assert hit is not None and (hit.item_id, hit.match) == ("q-tiny", "exact")
+
+
+@pytest.mark.parametrize(
+    ("paraphrase", "match"),
+    [
+        (LONG.replace("sudden palpitations", "abrupt palpitations"), "ngram"),  # a word changed
+        (LONG.replace("hour ago", "hour or so ago"), "ngram"),  # a word added
+        (LONG.replace("34-year-old", "34 year old").replace(".", ";").upper(), "exact"),  # case, punctuation
+        ("Hi doctor. " + LONG.replace("regular, and", "regular and").lower() + " Thanks!", "ngram"),
+    ],
+)
+def test_a_slightly_paraphrased_long_question_is_found(index, paraphrase, match):
+    hit = index.match(rec("Answer this question.", paraphrase, "Adenosine is the drug of choice."))
+    assert hit is not None and (hit.item_id, hit.match) == ("q-long", match)
+    if match == "ngram":
+        assert len(hit.text.split()) == 13 and hit.text in normalize(LONG)
+
+
+def test_a_long_question_rewritten_throughout_is_not_found(index):
+    # every 13-word stretch is changed: no longer the benchmark's wording
+    words = LONG.split()
+    rewritten = " ".join(w if i % 10 else "very" for i, w in enumerate(words))
+    assert index.match(rec("Question", rewritten)) is None
+
+
+def test_a_short_question_is_found_by_the_short_ngram(index):
+    # in another framing (MedQA's dict of options), with words added before and after the question
+    options = "{'A': 'Oculomotor', 'B': 'Trochlear', 'C': 'Abducens', 'D': 'Optic'}"
+    record = rec(
+        "Please answer with one of the option in the bracket", f"Q:Tell me: {SHORT[:-1]} please? \n{options},"
+    )
+    hit = index.match(record)
+    assert hit is not None and (hit.item_id, hit.match) == ("q-short", "ngram")
+    assert len(hit.text.split()) == 8 and hit.text in normalize(SHORT)
+    # a question of fewer than 8 words: found with its options (8 words and more), or as a whole field
+    hit = index.match(rec("Quick quiz", f"{TINY} A: 7.25 B: 7.40 C: 7.55 D: 7.70"))
+    assert hit is not None and (hit.item_id, hit.match) == ("q-tiny", "ngram")
+    assert hit.text == "what is the normal arterial ph 7 25"
+    assert index.match(rec("Quick quiz", f"Tell me: {TINY} Thanks.")) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Which cranial nerve is most often injured in a fall?",  # shares 3 words in a row with SHORT
+        "The lateral rectus muscle abducts the eye; it is tested by asking the patient to look sideways.",
+        "My pulse is 180/min and regular, and I feel lightheaded. What should I do?",  # < 13 words shared
+        "Adenosine Amiodarone Synchronized cardioversion Verapamil Digoxin",  # the options alone
+    ],
+)
+def test_clean_records_are_not_found(index, text):
+    assert index.match(rec(text, "", "See a doctor.")) is None
+
+
+def test_template_ngrams_shared_by_many_questions_are_not_evidence():
+    template = (
+        "Which of the following is the most likely cause of this patient's current symptoms and findings?"
+    )
+    findings = "fever cough rash headache fatigue jaundice edema dyspnea syncope ataxia pruritus hematuria"
+    questions = [
+        (f"q{i}", f"A {20 + i}-year-old man has {finding}. {template}", ["A", "B", "C", "D"])
+        for i, finding in enumerate(findings.split())
+    ]
+    short = (
+        "s1",
+        "Which of the following is the most likely cause?",
+        ["Virus", "Bacterium", "Fungus", "Prion"],
+    )
+    assert len(normalize(template).split()) == 16
+    index = Index(DecontaminateSettings(), [bench(questions=[*questions, short])])
+    assert index.skipped_common > 0
+    # the template, in an unrelated record: not a hit (its n-grams are in more than 10 questions)
+    assert index.match(rec(f"My son is coughing. {template}", "", "Probably a virus.")) is None
+    assert index.match(rec("Which of the following is the most likely cause here, doctor?")) is None
+    # a real question is still found through its own wording
+    hit = index.match(rec(f"A 25-year-old man has jaundice. {template}"))
+    assert hit is not None and hit.item_id == "q5"
+    with_few = Index(DecontaminateSettings(common=20), [bench(questions=questions)])
+    assert with_few.skipped_common == 0
+
+
+def test_the_first_benchmark_is_reported_and_every_question_counted():
+    a = bench("a", [("a1", LONG, LONG_OPTIONS)])
+    b = bench("b", [("b1", LONG, LONG_OPTIONS)])
+    index = Index(DecontaminateSettings(), [a, b])
+    record = rec("Q", LONG)
+    assert index.match(record).benchmark == "a"
+    assert {index.items[i].id for i in index.matched_items(record)} == {"a1", "b1"}
+
+
+def test_results_do_not_depend_on_the_hash_seed(tmp_path):
+    script = f"""
+import json, sys
+from meadow.quality.decontaminate import Benchmark, DecontaminateSettings, Index
+from meadow.records import Record
+qs = [(f"q{{i}}", f"Question {{i}} about the {{w}} of the heart and the lungs in old age and youth alike",
+       ["yes", "no"]) for i, w in enumerate(["size", "shape", "weight", "rhythm", "valves"] * 40)]
+index = Index(DecontaminateSettings(), [Benchmark("b", "mmlu", [], qs)])
+texts = [f"the {{w}} of the heart and the lungs in old age and youth alike" for w in ["size", "weight"]]
+texts += [{LONG!r}, "Question 8 about the rhythm of the heart and the lungs in old age and youth alike"]
+out = []
+for t in texts:
+    hit = index.match(Record(instruction=t, output="x", source="s", id="s:1"))
+    out.append(None if hit is None else [hit.item_id, hit.match, hit.text])
+print(json.dumps([out, index.skipped_common]))
+"""
+    runs = []
+    for seed in ("1", "2", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(done.stdout)
+    assert runs[0] == runs[1] == runs[2]
+    assert json.loads(runs[0])[0][3] is not None
+
+
+# --------------------------------------------------------------------------- real data: no false positives
+
+
+def write_recipe(path: Path, body: str) -> Path:
+    path.write_text(f"name: dc\nseed: 3\noutput_dir: {path.parent / 'out'}\n{body}", encoding="utf-8")
+    return path
+
+
+def test_real_fixture_sources_against_real_mmlu_questions(tmp_path, raw_fixtures):
+    """Every fixture source against the 153 MMLU dev/val questions of the fixtures.
+
+    Checked by hand: none of the WikiDoc, ChatDoctor, StackExchange, MEDIQA, CORD-19, OpenAssistant
+    or PubMed fixture records holds an MMLU question (0 hits); the mmlu source reads the same 153
+    questions, and each of its records is found (two questions appear in both clinical_knowledge and
+    college_medicine, and both copies are credited).
+    """
+    r = raw_fixtures
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        f"""sources:
+  wikidoc:
+    loader: wikidoc
+    path: {r}/wikidoc/*.json
+    options: {{kind: patient_information}}
+  chatdoctor: {{loader: chatdoctor, path: "{r}/chatdoctor/*.json"}}
+  stackexchange: {{loader: stackexchange, path: "{r}/stackexchange/*/*.xml"}}
+  mediqa: {{loader: mediqa, path: "{r}/mediqa/*.xml"}}
+  cord19: {{loader: cord19, path: "{r}/cord19/*.csv"}}
+  openassistant: {{loader: openassistant, path: "{r}/openassistant/*.jsonl"}}
+  pubmed_causal: {{loader: pubmed_causal, path: "{r}/pubmed_causal/*.csv"}}
+  pubmed_health_advice: {{loader: pubmed_health_advice, path: "{r}/pubmed_health_advice/*.csv"}}
+  mmlu: {{loader: mmlu, path: "{r}/mmlu/*/*.csv"}}
+benchmarks:
+  mmlu_devval: {{kind: mmlu, path: "{r}/mmlu/*/*.csv"}}
+""",
+    )
+    result = build(recipe, progress=False)
+    m = result.manifest
+    for name, s in m["sources"].items():
+        expected = {"mmlu_devval": 153} if name == "mmlu" else {}
+        assert s["contaminated"] == expected, name
+        assert s["dropped"].get("contaminated", 0) == sum(expected.values()), name
+    assert m["sources"]["mmlu"]["sampled"] == 0
+    b = m["decontamination"]["benchmarks"]["mmlu_devval"]
+    assert (b["kind"], b["questions"], b["hits"], b["records"]) == ("mmlu", 153, 153, 153)
+    assert len(b["paths"]) == 12 and all(p.endswith(".csv") for p in b["paths"])
+    rows = [json.loads(line) for line in (result.out_dir / CONTAMINATION_NAME).read_text().splitlines()]
+    assert len(rows) == 153 and {row["source"] for row in rows} == {"mmlu"}
+    assert {row["match"] for row in rows} == {"ngram"}  # the input also holds the options
+
+
+# --------------------------------------------------------------------------- a build end to end
+
+
+def medqa_row(question: str, options: list[str], answer: int = 0) -> str:
+    opts = {chr(65 + i): o for i, o in enumerate(options)}
+    letter = chr(65 + answer)
+    return json.dumps(
+        {
+            "question": question,
+            "answer": opts[letter],
+            "options": opts,
+            "meta_info": "step1",
+            "answer_idx": letter,
+        }
+    )
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A MedQA-format train file with a test question copied, one paraphrased and clean ones, and
+    the benchmarks: a MedQA test file and an MMLU test CSV."""
+    raw = tmp_path / "raw"
+    (raw / "train").mkdir(parents=True)
+    (raw / "bench").mkdir()
+    clean = [
+        (
+            "A 60-year-old man has crushing chest pain radiating to the left arm. What is the diagnosis?",
+            ["Myocardial infarction", "Pericarditis", "Aortic dissection", "Pneumothorax"],
+        ),
+        (
+            "A 3-year-old boy has a barking cough and stridor at night. What is the likely cause?",
+            ["Parainfluenza virus", "Adenovirus", "Rhinovirus", "Influenza B"],
+        ),
+    ]
+    train = [
+        medqa_row(LONG, LONG_OPTIONS),  # copied from the test set
+        medqa_row(
+            SHORT.replace("lateral", "Lateral").replace("?", " ?"), SHORT_OPTIONS, 2
+        ),  # short, as in MMLU
+        *(medqa_row(q, o) for q, o in clean),
+    ]
+    (raw / "train" / "train.jsonl").write_text("\n".join(train) + "\n", encoding="utf-8")
+    (raw / "bench" / "test.jsonl").write_text(medqa_row(LONG, LONG_OPTIONS) + "\n", encoding="utf-8")
+    (raw / "bench" / "anatomy_test.csv").write_text(
+        f'"{SHORT}",{",".join(SHORT_OPTIONS)},C\n"{TINY}",{",".join(TINY_OPTIONS)},B\n', encoding="utf-8"
+    )
+    return raw
+
+
+def tiny_recipe(tmp_path: Path, raw: Path, extra: str = "") -> Path:
+    return write_recipe(
+        tmp_path / "r.yaml",
+        f"""sources:
+  medqa:
+    loader: medqa
+    path: {raw}/train/train.jsonl
+benchmarks:
+  medqa_test: {{kind: medqa, path: "{raw}/bench/test.jsonl"}}
+  mmlu_test: {{kind: mmlu, path: "{raw}/bench/*.csv"}}
+{extra}""",
+    )
+
+
+def test_build_drops_and_reports_contaminated_records(tmp_path, tiny):
+    result = build(tiny_recipe(tmp_path, tiny), progress=False)
+    m = result.manifest
+    s = m["sources"]["medqa"]
+    assert s["read"] == 4 and s["sampled"] == 2
+    assert s["dropped"] == {"contaminated": 2}
+    assert s["contaminated"] == {"medqa_test": 1, "mmlu_test": 1}
+    assert s["read"] == s["dropped_total"] + s["duplicates"] + s["unique"]
+    d = m["decontamination"]
+    assert (d["ngram"], d["short_ngram"], d["short_below"], d["exact"]) == (13, 8, 13, True)
+    assert (
+        d["benchmarks"]["medqa_test"]["kind"] == "medqa" and d["benchmarks"]["medqa_test"]["questions"] == 1
+    )
+    assert d["benchmarks"]["medqa_test"]["paths"] == [str(tiny / "bench/test.jsonl")]
+    assert d["benchmarks"]["medqa_test"]["inputs"][0]["sha256"]
+    assert (d["benchmarks"]["mmlu_test"]["questions"], d["benchmarks"]["mmlu_test"]["hits"]) == (2, 1)
+    rows = [json.loads(line) for line in (result.out_dir / CONTAMINATION_NAME).read_text().splitlines()]
+    assert [r["benchmark"] for r in sorted(rows, key=lambda r: r["benchmark"])] == ["medqa_test", "mmlu_test"]
+    for row in rows:
+        assert set(row) == {
+            "source",
+            "id",
+            "instruction",
+            "benchmark",
+            "item_id",
+            "match",
+            "ngram",
+            "question",
+        }
+        assert row["source"] == "medqa" and row["match"] == "ngram" and row["id"].startswith("medqa:")
+    assert m["outputs"][CONTAMINATION_NAME]["records"] == 2 and m["outputs"][CONTAMINATION_NAME]["sha256"]
+    dropped = json.loads((result.out_dir / DROPPED_NAME).read_text())["medqa"]["contaminated"]
+    assert {r["detail"].split(":", 1)[0] for r in dropped} == {"medqa_test", "mmlu_test"}
+    kept = json.loads((result.out_dir / JSON_NAME).read_text())
+    assert all("lateral rectus" not in r["input"] and "palpitations" not in r["input"] for r in kept)
+    # the same build again: byte-identical report
+    again = build(tiny_recipe(tmp_path, tiny), output_dir=tmp_path / "again", progress=False)
+    assert (again.out_dir / CONTAMINATION_NAME).read_bytes() == (
+        result.out_dir / CONTAMINATION_NAME
+    ).read_bytes()
+
+
+def test_decontaminate_picks_benchmarks_and_can_be_off(tmp_path, tiny):
+    only = build(tiny_recipe(tmp_path, tiny, "decontaminate: {benchmarks: [mmlu_test]}\n"), progress=False)
+    assert only.manifest["sources"]["medqa"]["contaminated"] == {"mmlu_test": 1}
+    assert list(only.manifest["decontamination"]["benchmarks"]) == ["mmlu_test"]
+    off = build(tiny_recipe(tmp_path, tiny, "decontaminate: {benchmarks: []}\n"), progress=False)
+    assert "decontamination" not in off.manifest and "contaminated" not in off.manifest["sources"]["medqa"]
+    assert not (off.out_dir / CONTAMINATION_NAME).exists() and off.records == 4
+
+
+def test_missing_benchmark_files_are_named_by_build_and_check(tmp_path, tiny, monkeypatch):
+    (tiny / "bench" / "test.jsonl").unlink()
+    recipe = tiny_recipe(tmp_path, tiny)
+    with pytest.raises(MeadowError, match="benchmark 'medqa_test': no file matches"):
+        build(recipe, progress=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["check", str(recipe)])
+    assert result.exit_code == 1
+    assert "missing" in result.output and "benchmark 'medqa_test'" in result.output
+    assert "ok mmlu_test: benchmark mmlu" in result.output
+    assert "1 of 3 sources and benchmarks have no input file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("benchmarks:\n  b: {kind: mmlu, path: x.csv}\ndecontaminate: {benchmarks: [c]}\n", "'c' not in"),
+        ("benchmarks:\n  c: {kind: mmlu, path: x.csv}\n", "'c' is both a source and a benchmark"),
+        (
+            "benchmarks:\n  b: {kind: medqa, path: x, subjects: [anatomy]}\n",
+            "'subjects' applies to kind mmlu",
+        ),
+        ("benchmarks:\n  b: {kind: medmcqa, path: x}\n", "benchmarks.b.kind"),
+        ("benchmarks:\n  b: {kind: mmlu, path: x, fetch: {kind: url, url: ftp://x}}\n", "not an http(s) URL"),
+        ("decontaminate: {ngram: 5, short_ngram: 8}\n", "short_ngram (8) is larger than ngram (5)"),
+        ("decontaminate: {n: 5}\n", "decontaminate.n: unknown key"),
+    ],
+)
+def test_bad_benchmark_settings(tmp_path, body, expected):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: x\nsources:\n  c:\n    loader: cord19\n    path: a.csv\n{body}")
+    with pytest.raises(MeadowError) as err:
+        load_recipe(path)
+    assert expected in str(err.value)
+
+
+def test_a_malformed_benchmark_file_names_the_benchmark_file_and_line(tmp_path, tiny):
+    (tiny / "bench" / "test.jsonl").write_text(
+        medqa_row(LONG, LONG_OPTIONS) + "\n{not json\n", encoding="utf-8"
+    )
+    with pytest.raises(MeadowError) as err:
+        build(tiny_recipe(tmp_path, tiny), progress=False)
+    assert str(err.value).startswith(f"benchmark 'medqa_test': {tiny / 'bench' / 'test.jsonl'}:2")
