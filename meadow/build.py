@@ -116,6 +116,45 @@ class SourceStats:
         kept.sort(key=lambda e: (e[0], e[1]))
         del kept[DROP_EXAMPLES:]
 
+    def reject(self, name: str, verdict: Verdict, record: Record, decon: Any) -> None:
+        """Count a record that ``Screen.check`` turned down (a filter, a benchmark question)."""
+        if verdict.hit is None:
+            self.drop_record(verdict.reason, record, verdict.rank, verdict.detail)
+            return
+        hit = verdict.hit
+        self.drop_record("contaminated", record, verdict.rank, f"{hit.benchmark}:{hit.item_id}")
+        if self.contaminated is not None:
+            self.contaminated[hit.benchmark] += 1
+        self.contamination.append(decon.row(name, record, hit))
+
+    def part_json(self) -> dict[str, Any]:
+        """What one shard of the source counted (meadow.shards): merged back by ``merge_part``."""
+        return {
+            "read": self.read,
+            "dropped": dict(self.dropped),
+            "drop_examples": self.drop_examples,
+            "dropped_records": {k: [list(e) for e in v] for k, v in self.dropped_records.items()},
+            "contaminated": None if self.contaminated is None else dict(self.contaminated),
+            "contamination": self.contamination,
+        }
+
+    def merge_part(self, part: dict[str, Any]) -> None:
+        """Add a shard's counts. Shards are merged in file order, so the first ``DROP_EXAMPLES``
+        examples of a reason are the ones a single pass over the files would have kept."""
+        self.read += part["read"]
+        self.dropped.update(part["dropped"])
+        for reason, examples in part["drop_examples"].items():
+            kept = self.drop_examples.setdefault(reason, [])
+            kept.extend(examples[: DROP_EXAMPLES - len(kept)])
+        for reason, rows in part["dropped_records"].items():
+            kept_rows = self.dropped_records.setdefault(reason, [])
+            kept_rows.extend((r, i, row) for r, i, row in rows)
+            kept_rows.sort(key=lambda e: (e[0], e[1]))
+            del kept_rows[DROP_EXAMPLES:]
+        if part["contaminated"] is not None and self.contaminated is not None:
+            self.contaminated.update(part["contaminated"])
+        self.contamination.extend(part["contamination"])
+
     def dropped_samples(self) -> dict[str, list[dict[str, str]]]:
         return {reason: [row for _, _, row in rows] for reason, rows in sorted(self.dropped_records.items())}
 

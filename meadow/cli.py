@@ -568,7 +568,7 @@ def eval_(
             "--benchmark",
             "-b",
             help="KIND:PATH_OR_GLOB, KIND one of mmlu, medqa, usmle, pubmedqa (repeatable), "
-            "e.g. mmlu:data/raw/mmlu/data/test/*.csv, usmle:data/raw/usmle/step1.json.",
+            "e.g. mmlu:data/raw/mmlu_test/data/test/*.csv, usmle:data/raw/usmle/step1.json.",
         ),
     ] = None,
     model: Annotated[

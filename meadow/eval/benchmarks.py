@@ -72,12 +72,12 @@ class Loaded:
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """``"mmlu:data/raw/mmlu/data/test/*.csv"`` -> ``("mmlu", glob)``."""
+    """``"mmlu:data/raw/mmlu_test/data/test/*.csv"`` -> ``("mmlu", glob)``."""
     kind, sep, pattern = spec.partition(":")
     if not sep or kind not in BENCHMARK_KINDS or not pattern:
         raise MeadowError(
             f"benchmark {spec!r}: expected KIND:PATH_OR_GLOB with KIND one of {', '.join(BENCHMARK_KINDS)} "
-            "(e.g. mmlu:data/raw/mmlu/data/test/*.csv)"
+            "(e.g. mmlu:data/raw/mmlu_test/data/test/*.csv)"
         )
     return kind, pattern
 

@@ -40,7 +40,7 @@ Mode = Literal["loglik", "generate"]
 @dataclass
 class EvalConfig:
     benchmarks: list[str]
-    """``KIND:PATH_OR_GLOB`` specs, e.g. ``mmlu:data/raw/mmlu/data/test/*.csv``."""
+    """``KIND:PATH_OR_GLOB`` specs, e.g. ``mmlu:data/raw/mmlu_test/data/test/*.csv``."""
     output_dir: Path
     model: str | None = None
     """Hub id, local directory, LoRA adapter directory, .gguf file, or None for the embedded SmolLM2."""
