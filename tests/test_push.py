@@ -67,7 +67,14 @@ def test_stage_writes_the_hub_layout(build_dir, tmp_path, monkeypatch):
         "merged_medical_meadow.json",
         "merged_medical_meadow.parquet",
         *(f"data/{n}/train-00000-of-00001.parquet" for n in names),
+        # every other file the build wrote (the demo's decontamination report)
+        *(
+            n
+            for n in manifest["outputs"]
+            if n.endswith((".json", ".jsonl")) and n != "merged_medical_meadow.json"
+        ),
     }
+    assert "contamination.jsonl" in expected
     assert {p for p, _ in staged.files} == expected
     assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} == expected
     assert (folder / "manifest.json").read_bytes() == (build_dir / "manifest.json").read_bytes()
