@@ -7,6 +7,10 @@ what is kept, so memory is bounded by the kept records, not by the rows read. Wi
 ``near_dedup`` in the recipe, each source's sample holds an oversample margin, and once the
 source is read its candidates go through the near-duplicate pass (meadow.near_dedup) down to
 ``n``.
+
+With ``--workers`` or ``--executor ray`` the loader pass of each source runs in shards on other
+processes (meadow.shards, meadow.executors) and this module merges them; the per-record steps
+(``Screen``, ``scan``) are the same code either way, so the outputs are the same bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import platform
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -205,10 +210,20 @@ def build(
     strict: bool = False,
     replay: bool = False,
     progress: bool = True,
+    workers: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
+    keep_work: bool = False,
 ) -> BuildResult:
     """Run a recipe and write ``<output_dir>/<name>/``. Returns where, and the manifest.
 
     ``replay``: take every LLM answer from the cache; a miss is an error (no model is asked).
+
+    ``workers`` or ``executor``: read the sources in shards (meadow.shards) on ``executor``
+    (``local``: a pool of ``workers`` processes; ``ray``: the Ray cluster at ``address``), with
+    finished shards kept in ``<output_dir>/.work/<name>/`` so a rerun after a failure redoes only
+    the rest; the folder is removed after the build unless ``keep_work``. Without either, the
+    sources stream through this process. The outputs are the same byte for byte either way.
     """
     started = time.perf_counter()
     recipe_path = Path(recipe_path)
@@ -231,9 +246,13 @@ def build(
     stats: dict[str, SourceStats] = {}
     kept: list[Record] = []
     samples: dict[str, Any] = {}
-    with _Rephrasing(recipe, base) as rephrasing:
+    sharded = _Sharded(recipe, plan, strict, decon, out_root / ".work" / recipe.name, base, progress)
+    with _Rephrasing(recipe, base) as rephrasing, contextlib.ExitStack() as stack:
+        if workers is not None or executor is not None or address is not None:
+            sharded.start(executor or "local", workers, address)
+            stack.callback(sharded.close)
         for name, entry, spec, paths in plan:
-            on_error = "fail" if strict else (entry.on_error or recipe.on_error)
+            on_error = _on_error(recipe, entry, strict)
             st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
             st.inputs = [_input_info(p, base) for p in paths]
             t0 = time.perf_counter()
@@ -250,6 +269,7 @@ def build(
                 progress,
                 decon=decon,
                 near=near,
+                shards=sharded.parts(name) if sharded.runner is not None else None,
             )
             st.sampled = len(records)
             st.seconds = time.perf_counter() - t0
@@ -269,6 +289,8 @@ def build(
         }
     if llm_info:
         manifest["llm"] = llm_info
+    if sharded.info is not None:
+        manifest["executor"] = sharded.info
     if decon is not None:
         manifest["decontamination"] = decon.report(lambda p: _input_info(p, base))
     with atomic_dir(final) as tmp:
@@ -294,7 +316,85 @@ def build(
             manifest["outputs"][CONTAMINATION_NAME] = {**info, "records": len(rows)}
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest)
+    if sharded.info is not None and not keep_work:
+        from meadow.shards import remove_work
+
+        remove_work(sharded.work)
     return BuildResult(final, len(kept), manifest)
+
+
+def _on_error(recipe: Recipe, entry: Any, strict: bool) -> str:
+    return "fail" if strict else (entry.on_error or recipe.on_error)
+
+
+class _Sharded:
+    """The map phase of a sharded build: every source's shards planned and started at once
+    (finished ones from an earlier run reused), their results handed to ``_run_source`` per
+    source in recipe order, shard by shard in file order."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        plan: list[Any],
+        strict: bool,
+        decon: decontaminate.Decontaminator | None,
+        work: Path,
+        base: Path,
+        progress: bool,
+    ):
+        self.recipe, self.plan, self.strict, self.decon = recipe, plan, strict, decon
+        self.work, self.base, self.progress = work, base, progress
+        self.runner: Any = None
+        self.info: dict[str, Any] | None = None
+
+    def start(self, kind: str, workers: int | None, address: str | None) -> None:
+        from meadow import executors, shards
+
+        self.jobs = {
+            name: shards.plan(
+                name,
+                entry,
+                paths,
+                self.recipe,
+                _on_error(self.recipe, entry, self.strict),
+                self.decon,
+                self.work,
+                self.base,
+            )
+            for name, entry, _, paths in self.plan
+        }
+        self.done = {(j.source, j.index): shards.finished(j) for js in self.jobs.values() for j in js}
+        todo = [j for js in self.jobs.values() for j in js if self.done[(j.source, j.index)] is None]
+        total = sum(len(js) for js in self.jobs.values())
+        reused = total - len(todo)
+        if reused:
+            log.info("%d of %d shards reused from %s", reused, total, self.work)
+        self.runner = executors.make(kind, workers=workers, address=address)
+        self.results = self.runner.map(todo, self.decon)
+        self.info = {**self.runner.info(), "shards": total, "shards_reused": reused}
+
+    def parts(self, name: str) -> Iterator[tuple[dict[str, Any], Iterator[tuple[Any, ...]]]]:
+        from meadow.shards import rows
+
+        jobs = self.jobs[name]
+        bar = tqdm(
+            desc=f"{name}: shards", total=len(jobs), disable=None if self.progress else True, leave=False
+        )
+        try:
+            for job in jobs:
+                done = self.done[(job.source, job.index)] or next(self.results)
+                if self.decon is not None:
+                    self.decon.records.update(done["decon_records"])
+                    for bench, found in done["found"].items():
+                        self.decon.found[bench].update(found)
+                bar.update()
+                yield done["stats"], rows(job)
+        finally:
+            bar.close()
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
 
 
 class _Rephrasing:
@@ -331,6 +431,90 @@ class _Rephrasing:
             self._runner.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Why ``Screen.check`` turned a record down: a filter's reason and detail, or a benchmark hit."""
+
+    rank: int
+    reason: str
+    detail: str = ""
+    hit: Any = None  # decontaminate.Hit for 'contaminated'
+
+
+@dataclass
+class Screen:
+    """The per-record steps of a source before its sample: the seeded rank, the quality filters,
+    then the benchmark check, then the content key for exact dedup.
+
+    The one place these run, whether a source streams through the build (``_run_source``) or a
+    shard of it through a worker (meadow.shards): both give the same verdicts on the same records.
+    Only ``decon``'s counters change (merged back from the shards).
+    """
+
+    seed: int
+    filters: list[Any]
+    decon: decontaminate.Decontaminator | None
+    dedup: bool
+
+    @classmethod
+    def of(cls, recipe: Recipe, name: str, decon: decontaminate.Decontaminator | None) -> Screen:
+        return cls(
+            recipe.seed, filters.build_filters(recipe.source_filters(name)), decon, recipe.dedup == "exact"
+        )
+
+    def check(self, record: Record) -> tuple[int, int | None] | Verdict:
+        """``(rank, content key)`` of a record that may compete for the sample, or why not."""
+        rank_ = rank(self.seed, record.id)
+        failed = filters.first_failure(self.filters, record)
+        if failed is not None:
+            return Verdict(rank_, failed[0].reason, failed[1])
+        if self.decon is not None and (hit := self.decon.check(record)) is not None:
+            return Verdict(rank_, "contaminated", hit=hit)
+        key = content_key(record.instruction, record.input, record.output) if self.dedup else None
+        return rank_, key
+
+
+def drop_or_fail(st: SourceStats, item: Drop, name: str, on_error: str) -> None:
+    """Count a loader's drop; a malformed unit under ``on_error: fail`` stops the build."""
+    if item.malformed and on_error == "fail":
+        raise MeadowError(f"{item.where}: {item.detail or item.reason} (source {name!r}; on_error: fail)")
+    st.drop(item)
+
+
+def scan(
+    name: str,
+    loader: str,
+    items: Iterator[Record | Passage | Drop],
+    screen: Screen,
+    st: SourceStats,
+    on_error: str,
+    on_record: Callable[[int, int | None, Record], None],
+    on_passage: Callable[[int, Passage], None],
+    bar: Any = None,
+) -> None:
+    """The pass over a loader's items: drops counted, records screened, the rest handed on.
+
+    Used for a whole source by the build and for one shard by meadow.shards.
+    """
+    try:
+        for item in items:
+            st.read += 1
+            if bar is not None and not st.read % 1024:
+                bar.update(1024)
+            if isinstance(item, Drop):
+                drop_or_fail(st, item, name, on_error)
+            elif isinstance(item, Passage):
+                on_passage(rank(screen.seed, item.id), item)
+            else:
+                verdict = screen.check(item)
+                if isinstance(verdict, Verdict):
+                    st.reject(name, verdict, item, screen.decon)
+                else:
+                    on_record(verdict[0], verdict[1], item)
+    except InputError as err:
+        raise MeadowError(f"{err} (source {name!r}, loader {loader!r})") from None
+
+
 def _run_source(
     name: str,
     entry: Any,
@@ -344,6 +528,7 @@ def _run_source(
     progress: bool,
     decon: decontaminate.Decontaminator | None = None,
     near: NearDedupIndex | None = None,
+    shards: Iterable[tuple[dict[str, Any], Iterator[tuple[Any, ...]]]] | None = None,
 ) -> list[Record]:
     """Stream one source into its sample; ``taken`` maps content kept by earlier sources to them.
 
@@ -354,66 +539,73 @@ def _run_source(
     Every record (read or rephrased) first goes through the source's quality filters, then,
     with ``decon``, the benchmark check; one that fails is dropped (``filter_<name>``,
     ``contaminated``) before it competes for the sample, so neither depends on row order.
+
+    ``shards``: the source was read by workers (meadow.shards); each shard's counts and its
+    screened records, in file order, replace the loader pass. The sample sees the same records in
+    the same order, so the outcome is the same.
     """
-    options = entry.parsed_options()
-    record_filters = filters.build_filters(recipe.source_filters(name))
-    contaminated: Counter[str] = Counter()
+    screen = Screen.of(recipe, name, decon)
     if decon is not None:
-        st.contaminated = contaminated
+        st.contaminated = Counter()
     n = None if entry.n == "all" else entry.n
     if near is not None and n is not None and recipe.near_dedup is not None:
         n = math.ceil(n * (1 + recipe.near_dedup.oversample))  # room to replace near duplicates
-    sample: Sample[Record] = Sample(n, taken)
-    dedup = recipe.dedup == "exact"
+    sample: Sample[Any] = Sample(n, taken)
     passages: list[tuple[int, str, Passage]] = []
 
-    def offer(item: Record) -> None:
-        rank_ = rank(recipe.seed, item.id)
-        failed = filters.first_failure(record_filters, item)
-        if failed is not None:
-            st.drop_record(failed[0].reason, item, rank_, failed[1])
-            return
-        if decon is not None and (hit := decon.check(item)) is not None:
-            st.drop_record("contaminated", item, rank_, f"{hit.benchmark}:{hit.item_id}")
-            contaminated[hit.benchmark] += 1
-            st.contamination.append(decon.row(name, item, hit))
-            return
-        key = content_key(item.instruction, item.input, item.output) if dedup else None
-        outcome = sample.offer(rank_, item.id, key, item)
+    def admit(rank_: int, key: int | None, id_: str, item: Any) -> None:
+        outcome = sample.offer(rank_, id_, key, item)
         if outcome == "duplicate":
             st.duplicates += 1
             st.duplicate_of[taken.get(key, name) if key is not None else name] += 1
         elif outcome == "duplicate_id":
-            st.drop(Drop("duplicate_id", item.id, "an id already in this source's sample"))
+            st.drop(Drop("duplicate_id", id_, "an id already in this source's sample"))
+
+    def offer(item: Record) -> None:
+        verdict = screen.check(item)
+        if isinstance(verdict, Verdict):
+            st.reject(name, verdict, item, decon)
+        else:
+            admit(verdict[0], verdict[1], item.id, item)
 
     def drop(item: Drop) -> None:
-        if item.malformed and on_error == "fail":
-            raise MeadowError(f"{item.where}: {item.detail or item.reason} (source {name!r}; on_error: fail)")
-        st.drop(item)
+        drop_or_fail(st, item, name, on_error)
 
-    # disable=None: bars only on a terminal, never in logs or CI output.
-    bar = tqdm(desc=name, unit=" rows", disable=None if progress else True, leave=False, mininterval=0.5)
-    try:
-        for item in spec.load(paths, options):
-            st.read += 1
-            if not st.read % 1024:
-                bar.update(1024)
-            if isinstance(item, Drop):
-                drop(item)
-            elif isinstance(item, Passage):
-                passages.append((rank(recipe.seed, item.id), item.id, item))
-            else:
-                offer(item)
-    except InputError as err:
-        raise MeadowError(f"{err} (source {name!r}, loader {entry.loader!r})") from None
-    finally:
-        bar.update(st.read - bar.n)
-        bar.close()
+    if shards is None:
+        # disable=None: bars only on a terminal, never in logs or CI output.
+        bar = tqdm(desc=name, unit=" rows", disable=None if progress else True, leave=False, mininterval=0.5)
+        try:
+            scan(
+                name,
+                entry.loader,
+                spec.load(paths, entry.parsed_options()),
+                screen,
+                st,
+                on_error,
+                lambda rank_, key, item: admit(rank_, key, item.id, item),
+                lambda rank_, item: passages.append((rank_, item.id, item)),
+                bar,
+            )
+        finally:
+            bar.update(st.read - bar.n)
+            bar.close()
+    else:
+        from meadow.shards import as_passage, as_record
+
+        for part, rows in shards:
+            st.merge_part(part)
+            for row in rows:  # ("r", rank, key, id, fields) or ("p", rank, id, fields)
+                if row[0] == "r":
+                    admit(row[1], row[2], row[3], row)  # made a Record only if it is kept
+                else:
+                    passages.append((row[1], row[2], as_passage(row)))
     if passages:
         _rephrase(name, passages, sample, rephrasing, st, offer, drop, progress)
     st.unique = st.read - sum(st.dropped.values()) - st.duplicates
     st.contamination.sort(key=lambda row: (row["id"], row["benchmark"], row["item_id"]))
     entries = sample.ranked()
+    if shards is not None:
+        entries = [(r, i, k, as_record(x) if isinstance(x, tuple) else x) for r, i, k, x in entries]
     if near is not None:
         entries = _near_dedup(name, entry, entries, near, st, progress)
     for _, _, key, _ in entries:

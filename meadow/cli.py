@@ -66,6 +66,35 @@ def build(
         bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary table.")] = False,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="Read the sources in shards (one per input file) on N local processes; "
+            "finished shards survive a failed build for the rerun.",
+        ),
+    ] = None,
+    executor: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--executor",
+            help="Where shards are read: local (a process pool of --workers) or ray (a Ray cluster).",
+        ),
+    ] = None,
+    address: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--address", help="Ray cluster for --executor ray: auto (default), ray://HOST:PORT or HOST:PORT."
+        ),
+    ] = None,
+    keep_work: Annotated[
+        bool,
+        typer.Option(
+            "--keep-work", help="Keep the shards in OUTPUT_DIR/.work/<name>/ after a successful build."
+        ),
+    ] = False,
 ) -> None:
     """Load every source of RECIPE, validate, rephrase, dedup, subsample and write the build.
 
@@ -82,11 +111,29 @@ def build(
     answers are cached, so an interrupted build resumes where it stopped.
 
     The previous build is replaced only when the new one is complete.
+
+    With --workers or --executor, the sources are read in shards in parallel
+    and merged in file order: the output is byte-identical to a single-process
+    build. A rerun after a failed or killed build reuses the finished shards
+    whose inputs and settings did not change. Rephrasing, dedup and subsampling
+    run in this process.
     """
     from meadow.build import build as run_build
 
+    if executor is not None and executor not in ("local", "ray"):
+        _fail(MeadowError(f"--executor {executor!r}: local or ray"))
     try:
-        result = run_build(recipe, output_dir=output_dir, strict=strict, replay=replay, progress=not quiet)
+        result = run_build(
+            recipe,
+            output_dir=output_dir,
+            strict=strict,
+            replay=replay,
+            progress=not quiet,
+            workers=workers,
+            executor=executor,
+            address=address,
+            keep_work=keep_work,
+        )
     except MeadowError as err:
         _fail(err)
         return

@@ -277,6 +277,11 @@ class Index:
             for h in common:
                 table.remove(h)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The tables hold Python's word hashes, salted per process: a worker process given this
+        # index (meadow build --workers, Ray) rebuilds them from the questions, in a few ms.
+        return (Index, (self.settings, list(self.benchmarks.values())))
+
     def __len__(self) -> int:
         return len(self.items)
 

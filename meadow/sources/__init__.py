@@ -69,6 +69,9 @@ class SourceSpec:
     license: str
     citation: str
     test_only: bool = False
+    per_file: bool = False
+    """``load(paths)`` yields what ``load([p])`` for each path in turn yields: no state spans
+    files, so `meadow build --workers` may read each file in its own shard (meadow.shards)."""
 
 
 _REGISTRY: dict[str, SourceSpec] = {}
@@ -99,16 +102,20 @@ def register(
     license: str,
     citation: str = "",
     test_only: bool = False,
+    per_file: bool = False,
 ) -> Callable[[Loader], Loader]:
     """Register ``load`` under ``name``.
 
     ``test_only`` marks evaluation sets (USMLE self-assessment): a recipe may not train on them.
+    ``per_file``: the loader keeps no state across files (see ``SourceSpec.per_file``).
     """
 
     def deco(load: Loader) -> Loader:
         if name in _REGISTRY:
             raise RuntimeError(f"two loaders registered as {name!r}")
-        _REGISTRY[name] = SourceSpec(name, load, options, produces, summary, license, citation, test_only)
+        _REGISTRY[name] = SourceSpec(
+            name, load, options, produces, summary, license, citation, test_only, per_file
+        )
         return load
 
     return deco

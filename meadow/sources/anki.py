@@ -109,6 +109,7 @@ class AnkiOptions(Options):
 @register(
     "anki",
     options=AnkiOptions,
+    per_file=True,
     produces="passages",
     summary="Anki flashcard decks (.apkg packages or plain-text note exports) -> flashcard passages",
     license=LICENSE,

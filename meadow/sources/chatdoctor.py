@@ -75,6 +75,7 @@ class ChatDoctorOptions(Options):
 @register(
     "chatdoctor",
     options=ChatDoctorOptions,
+    per_file=True,
     produces="records",
     summary="ChatDoctor GenMedGPT-5k, HealthCareMagic-100k, iCliniq-10k: patient question -> doctor's answer",
     license="Apache-2.0 (ChatDoctor repository); research use only, no commercial or clinical use",

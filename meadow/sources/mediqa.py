@@ -106,6 +106,7 @@ class MediqaOptions(Options):
 @register(
     SOURCE,
     options=MediqaOptions,
+    per_file=True,
     produces="records",
     summary="MEDIQA-AnS answer summaries (JSON) and MEDIQA 2019 QA answers (XML), consumer health",
     license="no license stated (MEDIQA 2019 repo has no LICENSE; MEDIQA-AnS: OSF fyg46); cite the papers",

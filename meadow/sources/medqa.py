@@ -98,6 +98,7 @@ def split_of(path: Path) -> Split:
 @register(
     SOURCE,
     options=MedqaOptions,
+    per_file=True,
     produces="records",
     summary="MedQA USMLE multiple-choice questions (US, train/dev; test only for evaluation)",
     license="MIT (github.com/jind11/MedQA LICENSE)",

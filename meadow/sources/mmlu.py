@@ -166,6 +166,7 @@ class MmluOptions(Options):
 @register(
     "mmlu",
     options=MmluOptions,
+    per_file=True,
     produces="records",
     summary="MMLU (hendrycks/test) medical subjects: answer a 4-option multiple-choice question",
     license=LICENSE,

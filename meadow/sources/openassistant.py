@@ -85,6 +85,7 @@ class OpenAssistantOptions(Options):
 @register(
     "openassistant",
     options=OpenAssistantOptions,
+    per_file=True,
     produces="records",
     summary="OpenAssistant oasst1 conversation trees: prompter message -> best-ranked assistant reply",
     license="Apache-2.0",

@@ -448,6 +448,7 @@ def _extract_posts(archive: Path, into: Path) -> Path:
 @register(
     "stackexchange",
     options=StackExchangeOptions,
+    per_file=True,
     produces="records",
     summary="Stack Exchange dump (Posts.xml or the site's .7z): answers with Score >= 5 and their question",
     license="CC BY-SA (2.5, 3.0 or 4.0 per post, see meta.license); attribution by the post URL",
@@ -624,6 +625,7 @@ def _hf_rows(path: Path, options: StackExchangeHFOptions) -> Iterator[Record | D
 @register(
     "stackexchange_hf",
     options=StackExchangeHFOptions,
+    per_file=True,
     produces="records",
     summary="HuggingFaceH4/stack-exchange-preferences parquet: answers of >= 5 votes (via pm_score) "
     "and their question",

@@ -118,6 +118,7 @@ class WikidocOptions(Options):
 @register(
     "wikidoc",
     options=WikidocOptions,
+    per_file=True,
     produces="records or passages",
     summary="WikiDoc textbook and patient information (medAlpaca JSON/Parquet or MediaWiki XML export)",
     license=LICENSE,

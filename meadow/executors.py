@@ -1,0 +1,160 @@
+"""Where the shards of a build are read (meadow.shards): a local process pool or a Ray cluster.
+
+Both executors do one thing: run ``meadow.shards.run_shard`` on every job, all at once as far as
+their workers allow, and hand back the results in job order, so the driver can merge the first
+source while later ones are still being read. Neither schedules, queues or retries by hand beyond
+what its framework gives:
+
+- ``local``: ``concurrent.futures.ProcessPoolExecutor`` with ``workers`` processes (spawned, so a
+  worker starts clean whatever threads the driver runs). A worker killed by the OS breaks the
+  pool; the pool is then started again and the shards without a result are submitted again, up
+  to ``retries`` times.
+- ``ray``: ``ray.remote(max_retries=retries)`` tasks on the cluster at ``address`` (``auto``, a
+  ``ray://`` client address, or the head's ``host:port``); Ray itself retries the task of a
+  worker that died. Each node must have meadow installed and see the input files and the work
+  folder at the same paths (a shared file system), as with any Ray job reading files.
+
+An error raised by a loader (a malformed file under ``on_error: fail``) is not retried: it would
+fail again; it is raised in the driver as it would be in a single-process build.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from meadow.errors import MeadowError
+from meadow.shards import ShardJob, run_shard
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3
+"""Times a shard whose worker died is run again."""
+
+
+class Executor(Protocol):
+    kind: str
+
+    def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
+        """Start every job now; yield their results (the ``.done`` records) in job order."""
+        ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    kind = "local"
+
+    def __init__(self, workers: int, retries: int = RETRIES):
+        if workers < 1:
+            raise MeadowError(f"--workers must be at least 1 (got {workers})")
+        self.workers = workers
+        self.retries = retries
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+        return self._pool
+
+    def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
+        pool = self._new_pool()
+        futures: list[Future[dict[str, Any]]] = [pool.submit(run_shard, j, decon) for j in jobs]
+        return self._results(jobs, decon, futures)
+
+    def _results(
+        self, jobs: Sequence[ShardJob], decon: Any, futures: list[Future[dict[str, Any]]]
+    ) -> Iterator[dict[str, Any]]:
+        broken = 0
+        for i in range(len(jobs)):
+            while True:
+                try:
+                    result = futures[i].result()
+                    break
+                except BrokenProcessPool:
+                    broken += 1
+                    if broken > self.retries:
+                        raise MeadowError(
+                            f"shard {jobs[i].source}/{jobs[i].index}: the worker process died "
+                            f"{broken} times (killed, out of memory?); finished shards are kept for a rerun"
+                        ) from None
+                    log.warning("a worker process died; running the unfinished shards again")
+                    self.close()
+                    pool = self._new_pool()
+                    for k in range(i, len(jobs)):
+                        if not _succeeded(futures[k]):
+                            futures[k] = pool.submit(run_shard, jobs[k], decon)
+            yield result
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "workers": self.workers}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            # running shards finish (their markers help a rerun); queued ones are cancelled
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _succeeded(f: Future[Any]) -> bool:
+    return f.done() and not f.cancelled() and f.exception() is None
+
+
+class RayExecutor:
+    kind = "ray"
+
+    def __init__(self, address: str | None, retries: int = RETRIES):
+        try:
+            import ray
+        except ImportError:
+            raise MeadowError("--executor ray needs Ray: pip install 'ray[default]'") from None
+        self.address = address or "auto"
+        self.retries = retries
+        self._ray = ray
+        self._owned = not ray.is_initialized()
+        if self._owned:
+            try:
+                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise MeadowError(f"cannot connect to the Ray cluster at {self.address!r}: {err}") from None
+        self._task = ray.remote(max_retries=retries, num_cpus=1)(run_shard)
+
+    def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
+        ref = self._ray.put(decon)
+        refs = [self._task.remote(j, ref) for j in jobs]
+        return self._results(refs)
+
+    def _results(self, refs: list[Any]) -> Iterator[dict[str, Any]]:
+        from ray.exceptions import RayTaskError
+
+        for ref in refs:
+            try:
+                yield self._ray.get(ref)
+            except RayTaskError as err:
+                cause = getattr(err, "cause", None)
+                if isinstance(cause, BaseException):
+                    raise cause from None
+                raise
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "address": self.address}
+
+    def close(self) -> None:
+        if self._owned and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def make(kind: str, *, workers: int | None, address: str | None) -> Executor:
+    if kind == "local":
+        if address is not None:
+            raise MeadowError("--address is for --executor ray")
+        return LocalExecutor(workers or 1)
+    if kind == "ray":
+        return RayExecutor(address)
+    raise MeadowError(f"unknown executor {kind!r}: local or ray")

@@ -1,0 +1,281 @@
+"""Sharded, resumable reading of a build's sources: the map phase of `meadow build --workers N`.
+
+A shard is one input file of one source, or all of a source's files when its loader is not
+separable by file. In a worker (meadow.executors), a shard's loader runs on its file(s), and every
+item goes through the same pass as in a single-process build (``meadow.build.scan``: loader drops
+counted, records ranked, quality-filtered and checked against the benchmarks by ``Screen``). What
+is left, the screened records with their rank and content key and the passages with their rank,
+is written in file order to ``<work>/<source>/<index>.pkl.zst``; the shard's counts (rows read,
+drops by reason with their first examples, the lowest-ranked dropped records, contamination rows
+and hits) go into ``<index>.done``. Both are written to a temporary name and renamed, the
+``.done`` marker last, so a shard is either finished or absent; a killed worker leaves nothing
+that a rerun would trust.
+
+The reduce phase stays in the driver (meadow.build): per source in recipe order, the shards'
+counts are merged and their records offered to the source's sample in shard order, which is
+file order. The sample, exact dedup against earlier sources, rephrasing, near dedup and the
+outputs then run exactly as in a single-process build, so the outputs are byte-identical
+whatever the executor and the number of workers. Drop examples merge deterministically: the
+manifest keeps a reason's first five examples in file order, and the first five of a source are
+among the first five of its shards, taken in order. The only drop counted in the reduce,
+``duplicate_id``, is never a loader's reason.
+
+Why whole files, not byte ranges. Loaders keep state within a file (StackExchange pairs answers
+with the questions before them in one Posts.xml; an OpenAssistant tree is one JSON line but a
+message's parent must come first), and CSV rows may hold quoted newlines, so no byte offset can
+be trusted to start a row without reading from the start. Splitting line-oriented JSONL by byte
+ranges would be safe for MedQA only; it is not done.
+
+Loaders whose state spans files are read as one shard (``per_file=False`` in their registration):
+CORD-19 (a ``cord_uid`` seen in an earlier metadata.csv is a duplicate), PubMed causal language
+and health advice (a sentence already labelled in an earlier file), USMLE (questions, solutions
+and images in separate files; test-only anyway).
+
+Resuming. ``.done`` holds the shard's fingerprint: the meadow version, the loader and its
+options, the source's filters, the seed, dedup, on_error, the decontamination settings and the
+benchmark files (path, size, mtime), and the shard's input files (path, size, mtime_ns). A rerun
+reuses a shard whose marker and output exist and whose fingerprint is unchanged, and redoes the
+others. A finished build removes the work folder unless asked to keep it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backports import zstd
+
+from meadow import __version__, sources
+from meadow.build import Screen, SourceStats, scan
+from meadow.quality import filters
+from meadow.quality.filters import FilterSettings
+from meadow.records import Passage, Record
+
+DATA_SUFFIX = ".pkl.zst"
+DONE_SUFFIX = ".done"
+BATCH = 2048
+"""Rows pickled together in a shard file."""
+TEST_HOOK = "MEADOW_TEST_SHARD_HOOK"
+"""Tests only: a folder where each shard attempt appends its pid to ``<source>.<index>.pid``,
+waits while ``<source>.<index>.hold`` exists there and fails while ``<source>.<index>.fail`` does."""
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to read: everything a worker needs, picklable, no open handles."""
+
+    source: str
+    index: int
+    loader: str
+    options: dict[str, Any]
+    paths: tuple[str, ...]
+    base: str
+    filters: FilterSettings
+    seed: int
+    dedup: bool
+    on_error: str
+    fingerprint: str
+    out: str
+    """The shard's path without suffix: ``<work>/<source>/<index>``."""
+    hook: str | None = None
+
+    @property
+    def done_path(self) -> Path:
+        return Path(self.out + DONE_SUFFIX)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.out + DATA_SUFFIX)
+
+
+def plan(
+    name: str,
+    entry: Any,
+    paths: list[Path],
+    recipe: Any,
+    on_error: str,
+    decon: Any,
+    work: Path,
+    base: Path,
+) -> list[ShardJob]:
+    """The shards of one source: a file each when its loader is separable by file, else one."""
+    spec = sources.get(entry.loader)
+    groups = [[p] for p in paths] if spec.per_file else [paths]
+    settings = {
+        "meadow": __version__,
+        "loader": entry.loader,
+        "options": entry.parsed_options().model_dump(mode="json"),
+        "filters": recipe.source_filters(name).model_dump(mode="json"),
+        "seed": recipe.seed,
+        "dedup": recipe.dedup,
+        "on_error": on_error,
+        "decontaminate": _decon_fingerprint(decon),
+    }
+    jobs = []
+    for i, group in enumerate(groups):
+        inputs = []
+        for p in group:
+            st = p.stat()
+            inputs.append([str(p), st.st_size, st.st_mtime_ns])
+        blob = json.dumps({**settings, "inputs": inputs}, sort_keys=True, default=str)
+        jobs.append(
+            ShardJob(
+                source=name,
+                index=i,
+                loader=entry.loader,
+                options=entry.options,
+                paths=tuple(str(p) for p in group),
+                base=f"{base}{os.sep}",
+                filters=recipe.source_filters(name),
+                seed=recipe.seed,
+                dedup=recipe.dedup == "exact",
+                on_error=on_error,
+                fingerprint=hashlib.sha256(blob.encode()).hexdigest(),
+                out=str(work / name / f"{i:05d}"),
+                hook=os.environ.get(TEST_HOOK),
+            )
+        )
+    return jobs
+
+
+def _decon_fingerprint(decon: Any) -> Any:
+    if decon is None:
+        return None
+    files = []
+    for name, b in sorted(decon.index.benchmarks.items()):
+        for p in b.files:
+            st = Path(p).stat()
+            files.append([name, str(p), st.st_size, st.st_mtime_ns])
+    return {"settings": decon.settings.model_dump(mode="json"), "files": files}
+
+
+def finished(job: ShardJob) -> dict[str, Any] | None:
+    """The ``.done`` record of a shard finished with the same fingerprint, or None."""
+    try:
+        done = json.loads(job.done_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if done.get("fingerprint") != job.fingerprint or not job.data_path.is_file():
+        return None
+    return done
+
+
+def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
+    """Read one shard and write its output and completion marker; returns the marker's content.
+
+    ``decon`` is this worker's own copy of the build's Decontaminator: its counters start empty
+    and what it found is returned for the driver to merge.
+    """
+    t0 = time.perf_counter()
+    if job.hook:
+        _test_hook(job)
+    if decon is not None:
+        decon.records.clear()
+        decon.found = {k: set() for k in decon.found}
+    spec = sources.get(job.loader)
+    st = SourceStats(loader=job.loader, n="all", base=job.base)
+    if decon is not None:
+        st.contaminated = Counter()
+    screen = Screen(job.seed, filters.build_filters(job.filters), decon, job.dedup)
+    data, done = job.data_path, job.done_path
+    data.parent.mkdir(parents=True, exist_ok=True)
+    tmp = data.with_name(f"{data.name}.tmp-{os.getpid()}")
+    counts = {"records": 0, "passages": 0}
+    batch: list[tuple[Any, ...]] = []
+    with zstd.open(tmp, "wb", level=1) as f:
+
+        def flush() -> None:
+            pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
+            batch.clear()
+
+        def on_record(rank_: int, key: int | None, r: Record) -> None:
+            counts["records"] += 1
+            batch.append(("r", rank_, key, r.id, (r.instruction, r.input, r.output, r.source, r.meta)))
+            if len(batch) >= BATCH:
+                flush()
+
+        def on_passage(rank_: int, p: Passage) -> None:
+            counts["passages"] += 1
+            batch.append(("p", rank_, p.id, (p.text, p.source, p.task, p.meta)))
+            if len(batch) >= BATCH:
+                flush()
+
+        options = spec.options.model_validate(job.options)
+        scan(
+            job.source,
+            job.loader,
+            spec.load([Path(p) for p in job.paths], options),
+            screen,
+            st,
+            job.on_error,
+            on_record,
+            on_passage,
+        )
+        if batch:
+            flush()
+    os.replace(tmp, data)
+    result = {
+        "fingerprint": job.fingerprint,
+        "source": job.source,
+        "index": job.index,
+        "inputs": list(job.paths),
+        **counts,
+        "stats": st.part_json(),
+        "found": {k: sorted(v) for k, v in decon.found.items()} if decon is not None else None,
+        "decon_records": dict(decon.records) if decon is not None else None,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    tmp_done = done.with_name(f"{done.name}.tmp-{os.getpid()}")
+    tmp_done.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(tmp_done, done)  # the completion marker: written last
+    return result
+
+
+def rows(job: ShardJob) -> Iterator[tuple[Any, ...]]:
+    """A finished shard's rows, in file order."""
+    with zstd.open(job.data_path, "rb") as f:
+        while True:
+            try:
+                batch = pickle.load(f)
+            except EOFError:
+                return
+            yield from batch
+
+
+def as_record(row: tuple[Any, ...]) -> Record:
+    instruction, input_, output, source, meta = row[4]
+    return Record(instruction=instruction, input=input_, output=output, source=source, id=row[3], meta=meta)
+
+
+def as_passage(row: tuple[Any, ...]) -> Passage:
+    text, source, task, meta = row[3]
+    return Passage(text=text, source=source, id=row[2], task=task, meta=meta)
+
+
+def _test_hook(job: ShardJob) -> None:
+    hook = Path(job.hook or "")
+    tag = f"{job.source}.{job.index}"
+    with open(hook / f"{tag}.pid", "a", encoding="utf-8") as f:
+        f.write(f"{os.getpid()}\n")
+    while (hook / f"{tag}.hold").exists():
+        time.sleep(0.05)
+    if (hook / f"{tag}.fail").exists():
+        raise RuntimeError(f"test hook: shard {tag} fails")
+
+
+def remove_work(work: Path) -> None:
+    """Remove a finished build's work folder (and ``.work`` when nothing else is left in it)."""
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        work.parent.rmdir()
