@@ -262,18 +262,24 @@ def _line_of(node: Any, loc: tuple[str, ...]) -> int | None:
     return line
 
 
-def resolve_paths(name: str, entry: SourceEntry, base: Path | None = None) -> list[Path]:
-    """Expand a source's path globs (relative to ``base``, default the working directory), sorted."""
-    base = base or Path.cwd()
+def expand_patterns(what: str, patterns: list[str], base: Path, hint: str = "") -> list[Path]:
+    """The files matching ``patterns`` (globs relative to ``base``), sorted per pattern, each once;
+    MeadowError naming ``what`` and the pattern when one matches nothing."""
     found: list[Path] = []
-    for pattern in entry.patterns():
+    for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
         if not matches:
             raise MeadowError(
-                f"source {name!r}: no file matches {pattern!r} (relative to {base}); "
-                "run `meadow fetch` on the recipe (or put the files there by hand: "
-                "DATA_DESCRIPTION.md says where each source comes from), or fix the path"
+                f"{what}: no file matches {pattern!r} (relative to {base}); run `meadow fetch` on the "
+                f"recipe (or put the files there by hand{hint}), or fix the path"
             )
         found.extend(m for m in matches if m not in found)
     return found
+
+
+def resolve_paths(name: str, entry: SourceEntry, base: Path | None = None) -> list[Path]:
+    """Expand a source's path globs (relative to ``base``, default the working directory), sorted."""
+    base = base or Path.cwd()
+    hint = ": DATA_DESCRIPTION.md says where each source comes from"
+    return expand_patterns(f"source {name!r}", entry.patterns(), base, hint)

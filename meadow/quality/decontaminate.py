@@ -20,7 +20,6 @@ file order) is deterministic.
 from __future__ import annotations
 
 import functools
-import glob
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -126,17 +125,9 @@ class Benchmark:
 
 def benchmark_paths(name: str, entry: BenchmarkEntry, base: Path) -> list[Path]:
     """A benchmark's files (globs relative to ``base``), sorted; MeadowError if a pattern matches none."""
-    found: list[Path] = []
-    for pattern in entry.patterns():
-        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-        matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
-        if not matches:
-            raise MeadowError(
-                f"benchmark {name!r}: no file matches {pattern!r} (relative to {base}); run `meadow fetch` "
-                "on the recipe (or put the files there by hand), or fix the path"
-            )
-        found.extend(m for m in matches if m not in found)
-    return found
+    from meadow.recipe import expand_patterns  # the recipe imports this module
+
+    return expand_patterns(f"benchmark {name!r}", entry.patterns(), base)
 
 
 def load(name: str, entry: BenchmarkEntry, base: Path) -> Benchmark:
