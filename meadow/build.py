@@ -11,6 +11,7 @@ source is read its candidates go through the near-duplicate pass (meadow.near_de
 With ``--workers`` or ``--executor ray`` the loader pass of each source runs in shards on other
 processes (meadow.shards, meadow.executors) and this module merges them; the per-record steps
 (``Screen``, ``scan``) are the same code either way, so the outputs are the same bytes.
+Rephrasing windows are then spread over the same workers too (meadow.convert.distributed).
 """
 
 from __future__ import annotations
@@ -251,6 +252,7 @@ def build(
         if workers is not None or executor is not None or address is not None:
             sharded.start(executor or "local", workers, address)
             stack.callback(sharded.close)
+            rephrasing.spread(sharded.runner, sharded.work)
         for name, entry, spec, paths in plan:
             on_error = _on_error(recipe, entry, strict)
             st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
@@ -405,6 +407,15 @@ class _Rephrasing:
         cache = Path(self.settings.cache)
         self.cache_path = cache if cache.is_absolute() else base / cache
         self._runner: Any = None
+        self.executor: Any = None
+        self.work: Path | None = None
+
+    def spread(self, executor: Any, work: Path) -> None:
+        """Rephrase on ``executor``'s workers (meadow.convert.distributed), chunk caches in ``work``;
+        not with a token or dollar budget, which the driver keeps to itself."""
+        s = self.settings
+        if s.budget_tokens is None and s.budget_usd is None:
+            self.executor, self.work = executor, work
 
     def get(self) -> Any:
         if self._runner is None:
@@ -687,7 +698,11 @@ def _rephrase(
             size = len(passages) - pos if room is None else max(room, rephrasing.settings.concurrency)
             window = [p for _, _, p in passages[pos : pos + size]]
             pos += len(window)
-            for result in runner.convert(window, on_done=lambda: _tick(bar, runner.stats)):
+            if rephrasing.executor is not None:
+                results = _rephrase_spread(name, window, rephrasing, runner, bar)
+            else:
+                results = runner.convert(window, on_done=lambda: _tick(bar, runner.stats))
+            for result in results:
                 if isinstance(result, Drop):
                     drop(result)
                 else:
@@ -705,8 +720,28 @@ def _rephrase(
         }
 
 
-def _tick(bar: Any, stats: Any) -> None:
-    bar.update()
+def _rephrase_spread(
+    name: str, window: list[Passage], rephrasing: _Rephrasing, runner: Any, bar: Any
+) -> list[Any]:
+    """One window rephrased in chunks on the build's executor (meadow.convert.distributed)."""
+    from meadow.convert import distributed
+
+    assert rephrasing.work is not None
+    jobs = distributed.plan(
+        rephrasing.settings,
+        rephrasing.cache_path,
+        rephrasing.work,
+        name,
+        window,
+        rephrasing.executor.slots(),
+    )
+    return distributed.run_window(
+        rephrasing.executor, jobs, runner.cache, runner.stats, on_chunk=lambda k: _tick(bar, runner.stats, k)
+    )
+
+
+def _tick(bar: Any, stats: Any, n: int = 1) -> None:
+    bar.update(n)
     bar.set_postfix(
         requests=stats.requests,
         cached=stats.cache_hits,

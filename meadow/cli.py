@@ -115,8 +115,9 @@ def build(
     With --workers or --executor, the sources are read in shards in parallel
     and merged in file order: the output is byte-identical to a single-process
     build. A rerun after a failed or killed build reuses the finished shards
-    whose inputs and settings did not change. Rephrasing, dedup and subsampling
-    run in this process.
+    whose inputs and settings did not change. Rephrasing is spread over the
+    workers too (not with an llm budget), its answers merged into the one
+    cache; dedup and subsampling run in this process.
     """
     from meadow.build import build as run_build
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
@@ -41,6 +41,17 @@ class Executor(Protocol):
 
     def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
         """Start every job now; yield their results (the ``.done`` records) in job order."""
+        ...
+
+    def call(
+        self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], names: Sequence[str]
+    ) -> Iterator[Any]:
+        """Start ``fn(*a)`` for every ``a`` in ``args`` (picklable, ``fn`` importable); yield the
+        results in order. ``names`` name the tasks in errors."""
+        ...
+
+    def slots(self) -> int:
+        """How many tasks run at once."""
         ...
 
     def info(self) -> dict[str, Any]: ...
@@ -64,15 +75,27 @@ class LocalExecutor:
         return self._pool
 
     def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
-        pool = self._new_pool()
-        futures: list[Future[dict[str, Any]]] = [pool.submit(run_shard, j, decon) for j in jobs]
-        return self._results(jobs, decon, futures)
+        self._new_pool()
+        return self.call(run_shard, [(j, decon) for j in jobs], [f"shard {j.source}/{j.index}" for j in jobs])
+
+    def call(
+        self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], names: Sequence[str]
+    ) -> Iterator[Any]:
+        """Start ``fn(*a)`` for every ``a`` in ``args`` on the pool (queued behind any work it
+        already has); yield the results in order. ``names`` name the tasks in errors."""
+        pool = self._pool or self._new_pool()
+        futures: list[Future[Any]] = [pool.submit(fn, *a) for a in args]
+        return self._results(fn, args, names, futures)
 
     def _results(
-        self, jobs: Sequence[ShardJob], decon: Any, futures: list[Future[dict[str, Any]]]
-    ) -> Iterator[dict[str, Any]]:
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[tuple[Any, ...]],
+        names: Sequence[str],
+        futures: list[Future[Any]],
+    ) -> Iterator[Any]:
         broken = 0
-        for i in range(len(jobs)):
+        for i in range(len(args)):
             while True:
                 try:
                     result = futures[i].result()
@@ -81,16 +104,19 @@ class LocalExecutor:
                     broken += 1
                     if broken > self.retries:
                         raise MeadowError(
-                            f"shard {jobs[i].source}/{jobs[i].index}: the worker process died "
-                            f"{broken} times (killed, out of memory?); finished shards are kept for a rerun"
+                            f"{names[i]}: the worker process died "
+                            f"{broken} times (killed, out of memory?); finished work is kept for a rerun"
                         ) from None
-                    log.warning("a worker process died; running the unfinished shards again")
+                    log.warning("a worker process died; running the unfinished tasks again")
                     self.close()
                     pool = self._new_pool()
-                    for k in range(i, len(jobs)):
+                    for k in range(i, len(args)):
                         if not _succeeded(futures[k]):
-                            futures[k] = pool.submit(run_shard, jobs[k], decon)
+                            futures[k] = pool.submit(fn, *args[k])
             yield result
+
+    def slots(self) -> int:
+        return self.workers
 
     def info(self) -> dict[str, Any]:
         return {"kind": self.kind, "workers": self.workers}
@@ -123,11 +149,19 @@ class RayExecutor:
                 ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise MeadowError(f"cannot connect to the Ray cluster at {self.address!r}: {err}") from None
-        self._task = ray.remote(max_retries=retries, num_cpus=1)(run_shard)
+        self._tasks: dict[Callable[..., Any], Any] = {}
 
     def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
         ref = self._ray.put(decon)
-        refs = [self._task.remote(j, ref) for j in jobs]
+        return self.call(run_shard, [(j, ref) for j in jobs], [])
+
+    def call(
+        self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], names: Sequence[str]
+    ) -> Iterator[Any]:
+        """Start ``fn(*a)`` as a Ray task for every ``a`` in ``args``; yield the results in order."""
+        if fn not in self._tasks:
+            self._tasks[fn] = self._ray.remote(max_retries=self.retries, num_cpus=1)(fn)
+        refs = [self._tasks[fn].remote(*a) for a in args]
         return self._results(refs)
 
     def _results(self, refs: list[Any]) -> Iterator[dict[str, Any]]:
@@ -141,6 +175,9 @@ class RayExecutor:
                 if isinstance(cause, BaseException):
                     raise cause from None
                 raise
+
+    def slots(self) -> int:
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     def info(self) -> dict[str, Any]:
         return {"kind": self.kind, "address": self.address}

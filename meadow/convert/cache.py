@@ -64,12 +64,7 @@ class AnswerCache:
             raise MeadowError(f"{self.path}: not a usable LLM cache ({err})") from None
 
     def get(self, key: str) -> Completion | None:
-        row = self._db.execute(
-            "SELECT text, prompt_tokens, completion_tokens, finish_reason FROM answers WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        return Completion(text=row[0], prompt_tokens=row[1], completion_tokens=row[2], finish_reason=row[3])
+        return _get(self._db, key)
 
     def put(self, key: str, backend: str, request: str, completion: Completion) -> None:
         self._db.execute(
@@ -86,6 +81,16 @@ class AnswerCache:
             ),
         )
 
+    def merge(self, other: str | Path) -> int:
+        """Add the answers of the cache file ``other`` that this one lacks; returns how many."""
+        before = len(self)
+        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            self._db.execute("INSERT OR IGNORE INTO answers SELECT * FROM other.answers")
+        finally:
+            self._db.execute("DETACH DATABASE other")
+        return len(self) - before
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
@@ -98,3 +103,44 @@ class AnswerCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _get(db: sqlite3.Connection, key: str) -> Completion | None:
+    row = db.execute(
+        "SELECT text, prompt_tokens, completion_tokens, finish_reason FROM answers WHERE key = ?", (key,)
+    ).fetchone()
+    if row is None:
+        return None
+    return Completion(text=row[0], prompt_tokens=row[1], completion_tokens=row[2], finish_reason=row[3])
+
+
+class ChunkCache(AnswerCache):
+    """The cache of one rephrasing task on a worker (meadow.convert.distributed): answers are read
+    from the build's main cache (opened read-only, never written) and then from this task's own
+    file ``own``, where new answers go. The driver merges ``own`` into the main cache afterwards.
+
+    ``path`` names the main cache (what a replay miss reports); ``own`` is the task's file.
+    """
+
+    def __init__(self, main: str | Path, own: str | Path, *, replay: bool = False):
+        main = Path(main)
+        if replay and not main.exists():
+            raise MeadowError(f"{main}: replay needs an existing LLM cache, and there is none")
+        super().__init__(own)
+        self.own, self.path, self.replay = Path(own), main, replay
+        self._main: sqlite3.Connection | None = None
+        if main.exists():
+            uri = f"{main.resolve().as_uri()}?mode=ro"
+            try:
+                self._main = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            except sqlite3.DatabaseError as err:
+                raise MeadowError(f"{main}: not a usable LLM cache ({err})") from None
+
+    def get(self, key: str) -> Completion | None:
+        hit = _get(self._main, key) if self._main is not None else None
+        return hit if hit is not None else super().get(key)
+
+    def close(self) -> None:
+        if self._main is not None:
+            self._main.close()
+        super().close()

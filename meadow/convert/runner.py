@@ -56,6 +56,26 @@ class ConvertStats:
     accepted_samples: list[dict[str, Any]] = field(default_factory=list)
     rejected_samples: list[dict[str, Any]] = field(default_factory=list)
 
+    def merge(self, other: ConvertStats, samples: int) -> None:
+        """Add the counts of ``other`` (a rephrasing task run elsewhere). Of the samples, the
+        ``samples`` lowest by their order hash are kept: the pick ``Rephraser._sample`` makes."""
+        self.passages += other.passages
+        self.accepted += other.accepted
+        self.requests += other.requests
+        self.cache_hits += other.cache_hits
+        self.retries += other.retries
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost_usd += other.cost_usd
+        self.failed.update(other.failed)
+        for mine, theirs in (
+            (self.accepted_samples, other.accepted_samples),
+            (self.rejected_samples, other.rejected_samples),
+        ):
+            mine.extend(theirs)
+            mine.sort(key=lambda e: e["_order"])
+            del mine[samples:]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "passages": self.passages,
@@ -339,12 +359,20 @@ def make_backend(settings: LLMSettings) -> Backend:
 class SyncRephraser:
     """A Rephraser on its own event loop thread, for synchronous callers. Use as a context manager."""
 
-    def __init__(self, settings: LLMSettings, cache_path: str, *, backend: Backend | None = None):
+    def __init__(
+        self,
+        settings: LLMSettings,
+        cache_path: str,
+        *,
+        backend: Backend | None = None,
+        cache: AnswerCache | None = None,
+    ):
+        """``cache``: an open cache to use instead of opening ``cache_path``."""
         self.settings = settings
+        self.cache = cache or AnswerCache(cache_path, replay=settings.replay)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="meadow-llm", daemon=True)
         self._thread.start()
-        self.cache = AnswerCache(cache_path, replay=settings.replay)
         self.backend = backend or make_backend(settings)
         self.rephraser = Rephraser(self.backend, self.cache, settings, seed=settings.seed)
 
