@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ class Staged:
 
 @dataclass
 class PushResult:
-    staged: Staged
+    staged: Any
+    """What was staged: a ``Staged`` build, or a ``push_model.StagedModel``."""
     repo_id: str
     commit_url: str | None = None
     commit_oid: str | None = None
@@ -303,8 +305,8 @@ input and output hashes); `{LICENSE_NAME}` lists each source's license. Pushed b
 # --------------------------------------------------------------------------- the push
 
 
-def operations(staged: Staged) -> list[Any]:
-    """One ``CommitOperationAdd`` per staged file, in path order."""
+def operations(staged: Any) -> list[Any]:
+    """One ``CommitOperationAdd`` per staged file (``staged.files``, in ``staged.folder``), in path order."""
     from huggingface_hub import CommitOperationAdd
 
     return [
@@ -327,36 +329,73 @@ def push(
     check_repo_id(repo_id)
     build_dir = find_build(build)
     manifest = verify_build(build_dir)
-    if dry_run or stage_dir is not None:
-        if stage_dir is not None:
-            staged = stage(build_dir, Path(stage_dir), repo_id=repo_id, manifest=manifest)
-            return PushResult(staged, repo_id, operations=operations(staged))
-        with tempfile.TemporaryDirectory(prefix="meadow-stage-") as tmp:
-            staged = stage(build_dir, Path(tmp) / "repo", repo_id=repo_id, manifest=manifest)
-            ops = operations(staged)
-        staged.folder = Path("(a temporary folder, removed; --stage DIR keeps it)")
-        return PushResult(staged, repo_id, operations=ops)
-    token = require_token()
-    with tempfile.TemporaryDirectory(prefix="meadow-push-") as tmp:
-        staged = stage(build_dir, Path(tmp) / "repo", repo_id=repo_id, manifest=manifest)
-        ops = operations(staged)
+
+    def commit(staged: Staged) -> tuple[str, str]:
         n = staged.configs.get(DEFAULT_CONFIG, 0)
-        info = upload(
-            ops,
-            token,
-            repo_id,
-            repo_type="dataset",
-            private=private,
-            revision=revision,
-            commit_message=commit_message or f"meadow {__version__}: {staged.build_dir.name}, {n:,} records",
-            commit_description=f"Pushed by `meadow push` from {staged.build_dir.name}; see manifest.json.",
+        return (
+            commit_message or f"meadow {__version__}: {staged.build_dir.name}, {n:,} records",
+            f"Pushed by `meadow push` from {staged.build_dir.name}; see manifest.json.",
         )
-        result = PushResult(staged, repo_id, info.commit_url, info.oid, True, ops)
-    result.staged.folder = Path("(a temporary folder, removed)")
-    return result
+
+    return publish(
+        lambda folder, _temporary: stage(build_dir, folder, repo_id=repo_id, manifest=manifest),
+        commit,
+        repo_id,
+        repo_type="dataset",
+        private=private,
+        revision=revision,
+        dry_run=dry_run,
+        stage_dir=stage_dir,
+    )
 
 
 # --------------------------------------------------------------------------- shared with push_model
+
+
+def publish(
+    stage_to: Callable[[Path, bool], Any],
+    commit: Callable[[Any], tuple[str, str]],
+    repo_id: str,
+    *,
+    repo_type: str,
+    private: bool,
+    revision: str | None,
+    dry_run: bool,
+    stage_dir: str | Path | None,
+) -> PushResult:
+    """Stage, then upload in one commit: the flow of both pushes.
+
+    ``stage_to(folder, temporary)`` stages the repository into ``folder`` (``temporary``: a folder
+    removed afterwards, so weights may be hard-linked); ``commit(staged)`` gives the commit's
+    message and description. ``stage_dir`` keeps the staged folder there and uploads nothing;
+    ``dry_run`` stages into a temporary folder and uploads nothing; otherwise the token is
+    required before anything is staged.
+    """
+    if stage_dir is not None:
+        staged = stage_to(Path(stage_dir), False)
+        return PushResult(staged, repo_id, operations=operations(staged))
+    token = None if dry_run else require_token()
+    with tempfile.TemporaryDirectory(prefix="meadow-stage-" if dry_run else "meadow-push-") as tmp:
+        staged = stage_to(Path(tmp) / "repo", True)
+        ops = operations(staged)
+        if token is None:
+            result = PushResult(staged, repo_id, operations=ops)
+        else:
+            message, description = commit(staged)
+            info = upload(
+                ops,
+                token,
+                repo_id,
+                repo_type=repo_type,
+                private=private,
+                revision=revision,
+                commit_message=message,
+                commit_description=description,
+            )
+            result = PushResult(staged, repo_id, info.commit_url, info.oid, True, ops)
+    kept = "; --stage DIR keeps it" if token is None else ""
+    staged.folder = Path(f"(a temporary folder, removed{kept})")
+    return result
 
 
 def check_repo_id(repo_id: str) -> None:

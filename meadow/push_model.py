@@ -38,7 +38,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +46,7 @@ import yaml
 
 from meadow import __version__
 from meadow.errors import MeadowError
-from meadow.push import PushError, check_repo_id, require_token, upload
+from meadow.push import PushError, PushResult, check_repo_id, publish
 
 log = logging.getLogger(__name__)
 
@@ -657,16 +656,6 @@ class StagedModel:
     files: list[tuple[str, int]] = field(default_factory=list)  # (path in repo, bytes)
 
 
-@dataclass
-class ModelPushResult:
-    staged: StagedModel
-    repo_id: str
-    commit_url: str | None = None
-    commit_oid: str | None = None
-    uploaded: bool = False
-    operations: list[Any] = field(default_factory=list)
-
-
 def stage_model(
     run: TrainingRun,
     folder: Path,
@@ -754,16 +743,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
 # --------------------------------------------------------------------------- the push
 
 
-def operations(staged: StagedModel) -> list[Any]:
-    """One ``CommitOperationAdd`` per staged file, in path order."""
-    from huggingface_hub import CommitOperationAdd
-
-    return [
-        CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(staged.folder / path))
-        for path, _ in staged.files
-    ]
-
-
 def push_model(
     output_dir: str | Path,
     *,
@@ -778,7 +757,7 @@ def push_model(
     dry_run: bool = False,
     stage_dir: str | Path | None = None,
     commit_message: str | None = None,
-) -> ModelPushResult:
+) -> PushResult:
     """Check and stage a training run's output, then (unless ``dry_run`` or ``stage_dir``) upload
     it as a model repository in one commit."""
     check_repo_id(repo_id)
@@ -789,32 +768,21 @@ def push_model(
     run = find_run(output_dir, merged=merged)
     base = base_model(run, override=base_model_id, license_override=license)
     options = {"repo_id": repo_id, "base": base, "dataset_repo_id": dataset_repo_id, "eval_paths": eval_paths}
-    if stage_dir is not None:
-        staged = stage_model(run, Path(stage_dir), **options)
-        return ModelPushResult(staged, repo_id, operations=operations(staged))
-    if dry_run:
-        with tempfile.TemporaryDirectory(prefix="meadow-stage-") as tmp:
-            staged = stage_model(run, Path(tmp) / "repo", link=True, **options)
-            ops = operations(staged)
-        staged.folder = Path("(a temporary folder, removed; --stage DIR keeps it)")
-        return ModelPushResult(staged, repo_id, operations=ops)
-    token = require_token()
-    with tempfile.TemporaryDirectory(prefix="meadow-push-") as tmp:
-        staged = stage_model(run, Path(tmp) / "repo", link=True, **options)
-        ops = operations(staged)
+
+    def commit(staged: StagedModel) -> tuple[str, str]:
         what = {"adapter": "LoRA adapter", "merged": "merged weights", "full": "full fine-tune"}[run.kind]
-        info = upload(
-            ops,
-            token,
-            repo_id,
-            repo_type="model",
-            private=private,
-            revision=revision,
-            commit_message=commit_message
-            or f"meadow {__version__}: {what} of {base.hub_id or base.trained_on}",
-            commit_description=f"Pushed by `meadow push --model` from {run.output_dir.name}; "
-            f"settings in {CONFIG_NAME}.",
+        return (
+            commit_message or f"meadow {__version__}: {what} of {base.hub_id or base.trained_on}",
+            f"Pushed by `meadow push --model` from {run.output_dir.name}; settings in {CONFIG_NAME}.",
         )
-        result = ModelPushResult(staged, repo_id, info.commit_url, info.oid, True, ops)
-    result.staged.folder = Path("(a temporary folder, removed)")
-    return result
+
+    return publish(
+        lambda folder, temporary: stage_model(run, folder, link=temporary, **options),
+        commit,
+        repo_id,
+        repo_type="model",
+        private=private,
+        revision=revision,
+        dry_run=dry_run,
+        stage_dir=stage_dir,
+    )
