@@ -231,6 +231,17 @@ def trainer_class() -> type:
     from transformers import Trainer
 
     class MeadowTrainer(Trainer):
+        _logits_to_keep: bool | None = None
+
+        def _keeps_logits(self, model: Any) -> bool:
+            """Whether the model's forward takes ``logits_to_keep`` (looked up once, not every step)."""
+            if self._logits_to_keep is None:
+                base = self.accelerator.unwrap_model(model)
+                if isinstance(base, PeftModel):
+                    base = base.get_base_model()
+                self._logits_to_keep = "logits_to_keep" in inspect.signature(base.forward).parameters
+            return self._logits_to_keep
+
         def compute_loss(
             self,
             model: Any,
@@ -238,10 +249,7 @@ def trainer_class() -> type:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
-            base = self.accelerator.unwrap_model(model)
-            if isinstance(base, PeftModel):
-                base = base.get_base_model()
-            if "labels" not in inputs or "logits_to_keep" not in inspect.signature(base.forward).parameters:
+            if "labels" not in inputs or not self._keeps_logits(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             inputs = dict(inputs)
             targets = inputs.pop("labels")[:, 1:]
