@@ -761,7 +761,8 @@ def _input_info(path: Path, base: Path) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("pydantic", "pyarrow", "lxml", "ijson", "py7zr"):
+    # what reads the inputs and what decides drops (language id, near-dedup permutations, n-gram hashes)
+    for dist in ("pydantic", "pyarrow", "lxml", "ijson", "py7zr", "py3langid", "datasketch", "numpy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
     return out
