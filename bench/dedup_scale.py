@@ -106,7 +106,7 @@ def generate(path: Path, size: int, planted: float, seed: int = 0) -> tuple[int,
 
 
 def similar_pairs(records: list[dict[str, str]], pairs: list[tuple[int, int]], threshold: float = 0.8) -> int:
-    from meadow.near_dedup import Shingler, jaccard
+    from meadow.quality.near_dedup import Shingler, jaccard
     from meadow.records import Record
 
     shingler = Shingler(5, 128)

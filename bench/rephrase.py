@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO / "tests" / "convert"))
 from fake_openai import FakeOpenAI  # noqa: E402
 
 from meadow.convert.runner import SyncRephraser  # noqa: E402
-from meadow.convert.settings import LLMSettings  # noqa: E402
 from meadow.records import Passage, Record  # noqa: E402
+from meadow.schemas.llm import LLMSettings  # noqa: E402
 
 
 def passages(n: int) -> list[Passage]:

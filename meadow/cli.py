@@ -218,7 +218,7 @@ def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate."
     Exits with status 1 when the recipe is invalid or any source or benchmark has no input file.
     """
     from meadow.quality.decontaminate import benchmark_paths
-    from meadow.recipe import load_recipe, resolve_paths
+    from meadow.schemas.recipe import load_recipe, resolve_paths
 
     try:
         r = load_recipe(recipe)
@@ -271,7 +271,7 @@ def convert(
 
     The progress bar shows requests, cache hits, failures and tokens.
     """
-    from meadow.convert.command import convert as run_convert
+    from meadow.build.convert import convert as run_convert
 
     try:
         out, stats = run_convert(recipe, only=source, output=output, replay=replay, progress=not quiet)
@@ -342,8 +342,8 @@ def fetch(
 
     Exit status 1: a download failed or a manual download is still needed.
     """
-    from meadow.fetch import fetch as run_fetch
-    from meadow.fetch import human_size
+    from meadow.hub.fetch import fetch as run_fetch
+    from meadow.hub.fetch import human_size
 
     try:
         report = run_fetch(recipe, only=only, raw_dir=raw_dir, dry_run=dry_run, progress=not quiet)
@@ -462,7 +462,7 @@ def push(
     Token: HF_TOKEN, else the one saved by `hf auth login`. HF_ENDPOINT is
     honoured. The token is never written or logged.
     """
-    from meadow.fetch import human_size
+    from meadow.hub.fetch import human_size
 
     try:
         model_only = {
@@ -481,7 +481,7 @@ def push(
             if given:
                 raise MeadowError(f"{', '.join(given)}: only with --model OUTPUT_DIR (a trained model)")
         if model is not None:
-            from meadow.push_model import push_model
+            from meadow.hub.push_model import push_model
 
             result = push_model(
                 model,
@@ -497,7 +497,7 @@ def push(
                 stage_dir=stage_dir,
             )
         else:
-            from meadow.push import push as run_push
+            from meadow.hub.push import push as run_push
 
             result = run_push(
                 build_dir,

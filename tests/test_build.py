@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from meadow.build import build
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.output import JSON_NAME, MANIFEST_NAME, PARQUET_NAME
+from meadow.schemas.outputs import JSON_NAME, MANIFEST_NAME, PARQUET_NAME
 
 CORD = "cord19/metadata.first150.csv"
 

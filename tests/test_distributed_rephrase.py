@@ -20,7 +20,7 @@ from fake_openai import FakeOpenAI  # noqa: E402
 
 from meadow.build import build  # noqa: E402
 from meadow.errors import MeadowError  # noqa: E402
-from meadow.output import JSON_NAME, MANIFEST_NAME, PARQUET_NAME, SAMPLES_NAME  # noqa: E402
+from meadow.schemas.outputs import JSON_NAME, MANIFEST_NAME, PARQUET_NAME, SAMPLES_NAME  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = (JSON_NAME, PARQUET_NAME, "README.md", SAMPLES_NAME)

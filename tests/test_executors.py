@@ -1,4 +1,4 @@
-"""Sharded builds (meadow.shards, meadow.executors): the same bytes as a single-process build,
+"""Sharded builds (meadow.build.shards, meadow.build.executors): the same bytes as a single-process build,
 finished shards reused by a rerun, a changed input redone, a killed worker's shard run again."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from meadow.build import build
+from meadow.build.shards import TEST_HOOK
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.output import JSON_NAME, MANIFEST_NAME, PARQUET_NAME
-from meadow.shards import TEST_HOOK
+from meadow.schemas.outputs import JSON_NAME, MANIFEST_NAME, PARQUET_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = (JSON_NAME, PARQUET_NAME, "README.md", "dropped_samples.json", "contamination.jsonl")

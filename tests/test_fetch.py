@@ -23,11 +23,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from meadow import fetch as fetch_mod
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.fetch import LOCK_NAME, SOURCE_CARD, FetchError, Net, extract, fetch, kaggle_api
-from meadow.recipe import load_recipe
+from meadow.hub import fetch as fetch_mod
+from meadow.hub.fetch import LOCK_NAME, SOURCE_CARD, FetchError, Net, extract, fetch, kaggle_api
+from meadow.schemas.recipe import load_recipe
 
 FAST = Net(retries=2, backoff=0.01, max_backoff=0.05, timeout=5)
 REPO = Path(__file__).resolve().parents[1]

@@ -16,12 +16,12 @@ import pytest
 from datasketch import MinHash
 
 from meadow.build import build
+from meadow.build.sample import rank
 from meadow.errors import MeadowError
-from meadow.near_dedup import NearDedupIndex, Shingler, candidate_probability, lsh_bands, words
-from meadow.output import DROPPED_NAME, JSON_NAME, MANIFEST_NAME, PARQUET_NAME
-from meadow.recipe import load_recipe
+from meadow.quality.near_dedup import NearDedupIndex, Shingler, candidate_probability, lsh_bands, words
 from meadow.records import Record
-from meadow.sample import rank
+from meadow.schemas.outputs import DROPPED_NAME, JSON_NAME, MANIFEST_NAME, PARQUET_NAME
+from meadow.schemas.recipe import load_recipe
 
 WIKIDOC = "wikidoc/medical_meadow_small.first200.json"
 CHATDOCTOR = "chatdoctor/chatdoctor5k.GenMedGPT-5k.first200.json"

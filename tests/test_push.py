@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from meadow import sources
 from meadow.build import build
 from meadow.cli import app
-from meadow.output import PARQUET_NAME
-from meadow.push import PushError, find_build, push, stage, verify_build
-from meadow.recipe import load_recipe
+from meadow.hub.push import PushError, find_build, push, stage, verify_build
+from meadow.schemas.outputs import PARQUET_NAME
+from meadow.schemas.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "recipes" / "demo.yaml"

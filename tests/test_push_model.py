@@ -17,12 +17,13 @@ from typer.testing import CliRunner
 from meadow.cli import app
 from meadow.errors import MeadowError
 from meadow.eval.results import RESULTS_FORMAT, markdown_table, summarize
+from meadow.hub.push import PushError
+from meadow.hub.push_model import find_run, push_model, stage_model
+from meadow.io import file_info
 from meadow.models import ResolvedModel, weights_sha256
-from meadow.output import file_info
-from meadow.push import PushError
-from meadow.push_model import find_run, push_model, stage_model
+from meadow.schemas.outputs import TRAIN_RUN_NAME
 from meadow.train.config import TrainConfig
-from meadow.train.trainer import RUN_RECORD, data_provenance, run_record
+from meadow.train.trainer import data_provenance, run_record
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 LOCAL_BASE = "/home/someone/.cache/meadow/models/SmolLM2-135M-Instruct-b179c9523d0e"
@@ -86,7 +87,7 @@ def run_dir(demo_build: Path, tmp_path: Path) -> Path:  # noqa: F811
     )
     metrics = {"train_loss": 2.9137, "eval_loss": 2.8821, "epoch": 0.57, "train_runtime": 12.5}
     record = run_record(config, resolved, 78, metrics, 10)
-    (out / RUN_RECORD).write_text(json.dumps(record, indent=2))
+    (out / TRAIN_RUN_NAME).write_text(json.dumps(record, indent=2))
     (out / "training_args.bin").write_bytes(b"\x80\x04pickle")
     (out / "README.md").write_text("---\nlibrary_name: peft\n---\n# Model Card for Model ID\n")
     ckpt = out / "checkpoint-10"
@@ -269,7 +270,7 @@ def test_a_run_without_lora_pushes_its_full_weights(run_dir, tmp_path):
 def test_without_a_run_record_the_card_looks_things_up(run_dir, tmp_path, monkeypatch):
     """An output folder from before meadow_train_run.json: the losses come from the newest
     checkpoint's trainer_state.json, the data from data_path (looked up now)."""
-    (run_dir / RUN_RECORD).unlink()
+    (run_dir / TRAIN_RUN_NAME).unlink()
     shutil.copytree(run_dir / "checkpoint-10", run_dir / "checkpoint-2")
     state = {"global_step": 2, "log_history": [{"loss": 9.9, "step": 2}]}
     (run_dir / "checkpoint-2/trainer_state.json").write_text(json.dumps(state))
@@ -290,7 +291,7 @@ def test_license_and_base_model_overrides(run_dir, tmp_path):
     config = json.loads((run_dir / "meadow_train.json").read_text())
     config["model"] = str(tmp_path / "my-local-model")  # a local folder: no Hub id known
     (run_dir / "meadow_train.json").write_text(json.dumps(config))
-    (run_dir / RUN_RECORD).unlink()
+    (run_dir / TRAIN_RUN_NAME).unlink()
     with pytest.raises(PushError, match="--base-model ORG/NAME") as err:
         push_model(run_dir, repo_id="org/x", stage_dir=tmp_path / "s")
     assert "Nothing was pushed" in str(err.value) and not (tmp_path / "s").exists()
@@ -322,7 +323,7 @@ def test_hub_cache_snapshot_base_and_its_license(run_dir, tmp_path, monkeypatch)
     config = json.loads((run_dir / "meadow_train.json").read_text())
     config["model"] = "org/tiny"
     (run_dir / "meadow_train.json").write_text(json.dumps(config))
-    (run_dir / RUN_RECORD).unlink()
+    (run_dir / TRAIN_RUN_NAME).unlink()
     push_model(run_dir, repo_id="org/x", stage_dir=tmp_path / "s")
     meta = front_matter((tmp_path / "s/README.md").read_text())
     assert meta["base_model"] == "org/tiny" and meta["license"] == "llama2"
@@ -524,7 +525,7 @@ def test_a_real_training_run_is_staged(demo_build, tmp_path):  # noqa: F811
         model_max_length=128,
     )
     train(config)
-    record = json.loads((out / RUN_RECORD).read_text())
+    record = json.loads((out / TRAIN_RUN_NAME).read_text())
     assert record["data"]["build"]["recipe"] == "demo" and record["data"]["records"] == 78
     assert (
         record["global_step"] == 1 and "train_loss" in record["metrics"] and "eval_loss" in record["metrics"]
@@ -535,7 +536,7 @@ def test_a_real_training_run_is_staged(demo_build, tmp_path):  # noqa: F811
         out, repo_id="org/tiny-meadow", base_model_id="org/tiny", stage_dir=tmp_path / "s"
     ).staged
     paths = {p for p, _ in staged.files}
-    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", RUN_RECORD} <= paths
+    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", TRAIN_RUN_NAME} <= paths
     assert not any(p.startswith("checkpoint") or p.endswith((".pt", ".bin", ".pth")) for p in paths)
     card = (tmp_path / "s/README.md").read_text()
     assert f"| training loss (mean over the run) | {record['metrics']['train_loss']:.4g} |" in card

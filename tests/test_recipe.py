@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from meadow.errors import MeadowError
-from meadow.recipe import load_recipe, resolve_paths
+from meadow.schemas.recipe import load_recipe, resolve_paths
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 import random
 
-from meadow.sample import Sample, content_key, rank, sample_ids
+from meadow.build.sample import Sample, content_key, rank, sample_ids
 
 
 def test_rank_depends_on_seed_and_key():

@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from meadow import sources
 from meadow.build import build
+from meadow.build.write import dataset_card
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.output import DROPPED_NAME, JSON_NAME, MANIFEST_NAME, dataset_card
+from meadow.schemas.outputs import DROPPED_NAME, JSON_NAME, MANIFEST_NAME
 from meadow.stats import report as report_module
 from meadow.stats import tokens
 from meadow.stats.report import write_report

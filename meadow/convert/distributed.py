@@ -37,8 +37,8 @@ from typing import Any
 
 from meadow.convert.cache import AnswerCache, ChunkCache
 from meadow.convert.runner import ConvertStats, Rephraser, SyncRephraser
-from meadow.convert.settings import LLMSettings
 from meadow.records import Passage, Record
+from meadow.schemas.llm import LLMSettings
 from meadow.sources import Drop
 
 

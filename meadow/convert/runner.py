@@ -21,9 +21,9 @@ from typing import Any
 from meadow.convert.backend import Backend, BackendError, Completion, GenParams, Message
 from meadow.convert.cache import AnswerCache, ReplayMiss, request_key
 from meadow.convert.prompts import PREFILL, TASKS, parse_answer, record_fields, validate
-from meadow.convert.settings import LLMSettings
 from meadow.errors import MeadowError
 from meadow.records import Passage, Record
+from meadow.schemas.llm import LLMSettings
 from meadow.sources import Drop
 from meadow.sources._common import make_record
 

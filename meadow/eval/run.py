@@ -29,8 +29,8 @@ from meadow.eval.extract import extract_letter
 from meadow.eval.prompts import PromptBuilder, Style, answer_text, chat_messages, pick_shots, prompt_hash
 from meadow.eval.results import RESULTS_FORMAT, markdown_table, summarize, write_jsonl
 from meadow.eval.server import Server
+from meadow.io import file_info
 from meadow.models import ResolvedModel, resolve_model
-from meadow.output import file_info
 
 log = logging.getLogger(__name__)
 

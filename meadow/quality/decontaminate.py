@@ -2,7 +2,7 @@
 
 The recipe names the benchmarks (``benchmarks:``, each a kind, a path or glob and optionally
 ``fetch`` entries) and the matching (``decontaminate:``). Each benchmark question is read with
-meadow.eval.benchmarks (the question and its options' text) and normalised (meadow.quality.text:
+meadow.eval.benchmarks (the question and its options' text) and normalised (meadow.text:
 NFKC, lowercase, punctuation to spaces, whitespace collapsed, single letters such as option letters
 left out). Indexed are the hashes of its word n-grams: ``ngram`` (13, as in GPT-3's contamination
 analysis) words, or ``short_ngram`` (8) for questions of fewer than ``short_below`` words, so that a
@@ -27,88 +27,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from meadow import sources
 from meadow.errors import MeadowError
-from meadow.fetch_spec import FetchEntry
-from meadow.quality.text import words
 from meadow.records import Record
+from meadow.schemas.benchmark import BenchmarkEntry
+from meadow.schemas.quality import DecontaminateSettings
+from meadow.schemas.recipe import expand_patterns
+from meadow.text import words
 
 REPORT_TEXT_CHARS = 300
 """How much of a record's instruction and of the question contamination.jsonl shows."""
-PUBMEDQA_LICENSE = "MIT (github.com/pubmedqa/pubmedqa LICENSE)"
-PUBMEDQA_CITATION = """@inproceedings{jin2019pubmedqa,
-  title={PubMedQA: A Dataset for Biomedical Research Question Answering},
-  author={Jin, Qiao and Dhingra, Bhuwan and Liu, Zhengping and Cohen, William and Lu, Xinghua},
-  booktitle={Proceedings of EMNLP-IJCNLP 2019},
-  pages={2567--2577},
-  year={2019}
-}"""
-
-
-class BenchmarkEntry(BaseModel):
-    """One evaluation set of a recipe's ``benchmarks:``: its questions are never trained on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["mmlu", "medqa", "usmle", "pubmedqa"] = Field(
-        description="the published format (see meadow/eval/benchmarks.py)"
-    )
-    path: str | list[str] = Field(description="file path(s) or glob(s), relative to the working directory")
-    subjects: list[str] | None = Field(
-        None, description="mmlu: the subjects to read (default: the six medical subjects)"
-    )
-    fetch: list[FetchEntry] = Field(
-        default_factory=list, description="where `meadow fetch` gets the files (see meadow/fetch_spec.py)"
-    )
-
-    @field_validator("fetch", mode="before")
-    @classmethod
-    def _one_or_more(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
-
-    @model_validator(mode="after")
-    def _subjects_for_mmlu(self) -> BenchmarkEntry:
-        if self.subjects is not None and self.kind != "mmlu":
-            raise ValueError("'subjects' applies to kind mmlu only")
-        return self
-
-    def patterns(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
-
-    def license(self) -> str:
-        return PUBMEDQA_LICENSE if self.kind == "pubmedqa" else sources.get(self.kind).license
-
-    def citation(self) -> str:
-        return PUBMEDQA_CITATION if self.kind == "pubmedqa" else sources.get(self.kind).citation
-
-
-class DecontaminateSettings(BaseModel):
-    """The recipe's ``decontaminate:``: which benchmarks, and how records are matched to them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    benchmarks: list[str] | None = Field(
-        None, description="names of the recipe's benchmarks to check against (default: all); [] turns it off"
-    )
-    ngram: int = Field(13, ge=3, le=50, description="words per n-gram (GPT-3's contamination analysis: 13)")
-    short_ngram: int = Field(8, ge=3, le=50, description="words per n-gram for short questions")
-    short_below: int = Field(
-        13, ge=1, description="questions of fewer words than this (normalised) use short_ngram"
-    )
-    exact: bool = Field(True, description="also match a record field equal to a whole (normalised) question")
-    common: int = Field(
-        10, ge=1, description="an n-gram found in more than this many questions is boilerplate: not indexed"
-    )
-
-    @model_validator(mode="after")
-    def _sizes(self) -> DecontaminateSettings:
-        if self.short_ngram > self.ngram:
-            raise ValueError(f"short_ngram ({self.short_ngram}) is larger than ngram ({self.ngram})")
-        return self
-
-
 # --------------------------------------------------------------------------- loading benchmarks
 
 
@@ -125,8 +53,6 @@ class Benchmark:
 
 def benchmark_paths(name: str, entry: BenchmarkEntry, base: Path) -> list[Path]:
     """A benchmark's files (globs relative to ``base``), sorted; MeadowError if a pattern matches none."""
-    from meadow.recipe import expand_patterns  # the recipe imports this module
-
     return expand_patterns(f"benchmark {name!r}", entry.patterns(), base)
 
 

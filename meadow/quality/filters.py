@@ -12,7 +12,7 @@ so they do not depend on row order. The first filter that fails names the reason
   case-insensitively, as shell patterns (``homework*``). Only records whose ``meta`` carries
   ``tags`` are judged; a source whose loader gives no tags cannot set them.
 - ``length``: ``min_/max_instruction_chars`` and ``min_/max_output_chars``, counted on the stripped text.
-- ``copies_question``: the output, normalised (see meadow.quality.text), equals the instruction, the
+- ``copies_question``: the output, normalised (see meadow.text), equals the instruction, the
   input, or both together; with ``copy_ratio`` also an output that contains at least that share of the
   question's word 3-grams while being at most twice as long (an echo of the question, maybe with a
   few words added, rather than an answer that quotes it).
@@ -37,92 +37,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from meadow.errors import MeadowError
-from meadow.quality.text import words
 from meadow.records import Record
+from meadow.schemas.quality import FilterSettings
+from meadow.text import words
 
-TAGGED_LOADERS = frozenset({"anki", "stackexchange"})
-"""Loaders whose records carry ``meta["tags"]`` (the HF stack-exchange-preferences data has none)."""
 LANGUAGE_SAMPLE_CHARS = 2000
 """How much of a text the language identifier reads (the start; enough to be sure, and fast)."""
-
-
-class FilterSettings(BaseModel):
-    """The ``filters:`` of a recipe (global) or of one of its sources (overrides, key by key)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    min_instruction_chars: int | None = Field(None, ge=1, description="drop shorter instructions")
-    max_instruction_chars: int | None = Field(None, ge=1, description="drop longer instructions")
-    min_output_chars: int | None = Field(None, ge=1, description="drop shorter outputs")
-    max_output_chars: int | None = Field(None, ge=1, description="drop longer outputs")
-    languages: list[str] | None = Field(
-        None, description="keep only records in these languages (ISO 639-1 codes, e.g. [en]); default: off"
-    )
-    language_min_chars: int = Field(
-        100, ge=1, description="texts shorter than this are not judged (language id is unreliable on them)"
-    )
-    language_min_confidence: float = Field(
-        0.5, ge=0, le=1, description="a text is judged only when the identifier is at least this sure"
-    )
-    boilerplate: bool = Field(False, description="drop outputs with HTML, wiki markup or web page leftovers")
-    copies_question: bool = Field(
-        True, description="drop records whose output repeats the instruction and/or input (normalised)"
-    )
-    copy_ratio: float | None = Field(
-        None,
-        gt=0,
-        le=1,
-        description="also drop outputs holding at least this share of the question's word 3-grams "
-        "(and at most twice its length); default: off",
-    )
-    include_tags: list[str] | None = Field(
-        None, description="StackExchange, Anki: keep only records with one of these tags (shell patterns)"
-    )
-    exclude_tags: list[str] | None = Field(
-        None, description="StackExchange, Anki: drop records with any of these tags (shell patterns)"
-    )
-
-    @field_validator("languages")
-    @classmethod
-    def _languages(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        out = [v.strip().lower() for v in value]
-        bad = [v for v in out if not re.fullmatch(r"[a-z]{2,3}", v)]
-        if bad or not out:
-            raise ValueError(f"expected ISO 639-1 language codes like en, de; got {bad or value!r}")
-        return out
-
-    @field_validator("include_tags", "exclude_tags")
-    @classmethod
-    def _tags(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        out = [v.strip().lower() for v in value]
-        if any(not v for v in out):
-            raise ValueError("a tag must not be empty")
-        return out
-
-    @model_validator(mode="after")
-    def _bounds(self) -> FilterSettings:
-        for what in ("instruction", "output"):
-            lo, hi = getattr(self, f"min_{what}_chars"), getattr(self, f"max_{what}_chars")
-            if lo is not None and hi is not None and lo > hi:
-                raise ValueError(f"min_{what}_chars ({lo}) is larger than max_{what}_chars ({hi})")
-        return self
-
-    def sets_tags(self) -> bool:
-        return self.include_tags is not None or self.exclude_tags is not None
-
-
-def merge(base: FilterSettings, override: FilterSettings) -> FilterSettings:
-    """``base`` with the keys ``override`` sets explicitly (``null`` included) replaced."""
-    data = base.model_dump()
-    data.update(override.model_dump(include=override.model_fields_set))
-    return FilterSettings.model_validate(data)
 
 
 # --------------------------------------------------------------------------- the checks

@@ -15,6 +15,7 @@ Bad input that makes the rest of a file unreadable raises ``InputError``.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,26 +72,12 @@ class SourceSpec:
     test_only: bool = False
     per_file: bool = False
     """``load(paths)`` yields what ``load([p])`` for each path in turn yields: no state spans
-    files, so `meadow build --workers` may read each file in its own shard (meadow.shards)."""
+    files, so `meadow build --workers` may read each file in its own shard (meadow.build.shards)."""
+    tags: bool = False
+    """Its records carry ``meta["tags"]`` (upstream tags), so the tag filters apply to it."""
 
 
 _REGISTRY: dict[str, SourceSpec] = {}
-
-# Modules that register loaders; imported on first use of the registry.
-_MODULES = (
-    "stackexchange",
-    "anki",
-    "wikidoc",
-    "cord19",
-    "chatdoctor",
-    "mediqa",
-    "mmlu",
-    "medqa",
-    "pubmed_health_advice",
-    "pubmed_causal",
-    "openassistant",
-    "usmle",
-)
 
 
 def register(
@@ -103,18 +90,20 @@ def register(
     citation: str = "",
     test_only: bool = False,
     per_file: bool = False,
+    tags: bool = False,
 ) -> Callable[[Loader], Loader]:
     """Register ``load`` under ``name``.
 
     ``test_only`` marks evaluation sets (USMLE self-assessment): a recipe may not train on them.
     ``per_file``: the loader keeps no state across files (see ``SourceSpec.per_file``).
+    ``tags``: its records carry upstream tags in ``meta["tags"]`` (see ``SourceSpec.tags``).
     """
 
     def deco(load: Loader) -> Loader:
         if name in _REGISTRY:
             raise RuntimeError(f"two loaders registered as {name!r}")
         _REGISTRY[name] = SourceSpec(
-            name, load, options, produces, summary, license, citation, test_only, per_file
+            name, load, options, produces, summary, license, citation, test_only, per_file, tags
         )
         return load
 
@@ -122,8 +111,11 @@ def register(
 
 
 def _import_all() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"meadow.sources.{module}")
+    """Import every loader module of this package (each registers itself): adding a source is
+    adding its file, with no list to edit. Modules whose names start with ``_`` are helpers."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 def registry() -> dict[str, SourceSpec]:

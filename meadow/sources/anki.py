@@ -110,6 +110,7 @@ class AnkiOptions(Options):
     "anki",
     options=AnkiOptions,
     per_file=True,
+    tags=True,
     produces="passages",
     summary="Anki flashcard decks (.apkg packages or plain-text note exports) -> flashcard passages",
     license=LICENSE,

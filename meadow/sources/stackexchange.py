@@ -449,6 +449,7 @@ def _extract_posts(archive: Path, into: Path) -> Path:
     "stackexchange",
     options=StackExchangeOptions,
     per_file=True,
+    tags=True,
     produces="records",
     summary="Stack Exchange dump (Posts.xml or the site's .7z): answers with Score >= 5 and their question",
     license="CC BY-SA (2.5, 3.0 or 4.0 per post, see meta.license); attribution by the post URL",

@@ -14,7 +14,7 @@ import ijson
 from tqdm import tqdm
 
 from meadow.errors import MeadowError
-from meadow.output import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME, MANIFEST_NAME
+from meadow.schemas.outputs import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME, MANIFEST_NAME
 from meadow.stats.tokens import TokenCounter
 
 FIELDS = ("instruction", "input", "output")

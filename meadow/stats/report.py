@@ -21,7 +21,8 @@ from typing import Any
 
 from meadow import __version__
 from meadow.errors import MeadowError
-from meadow.output import CONTAMINATION_NAME, JSON_NAME, atomic_dir, write_json_file
+from meadow.io import atomic_dir, write_json_file
+from meadow.schemas.outputs import CONTAMINATION_NAME, JSON_NAME
 from meadow.stats import plots
 from meadow.stats.collect import FIELDS, Build, RecordScan, load_build, scan_records
 from meadow.stats.summary import STEPS, Funnel, funnels, reason_step, steps_run, summary_markdown

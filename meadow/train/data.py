@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from meadow.errors import MeadowError
+from meadow.schemas.outputs import JSON_NAME
 from meadow.train.prompt import PromptTemplate
 
 log = logging.getLogger(__name__)
 
-DATA_FILE = "merged_medical_meadow.json"
 FIELDS = ("instruction", "input", "output")
 IGNORE = -100
 
@@ -32,7 +32,7 @@ def data_file(path: str | Path) -> Path:
     """``path`` itself, or the ``merged_medical_meadow.json`` of a build directory."""
     path = Path(path)
     if path.is_dir():
-        path = path / DATA_FILE
+        path = path / JSON_NAME
     if not path.is_file():
         raise MeadowError(f"{path}: no such data file (a medAlpaca-format JSON, or a build directory)")
     return path

@@ -20,15 +20,12 @@ from typing import Any
 
 from meadow.errors import MeadowError
 from meadow.models import ResolvedModel, resolve_model
+from meadow.schemas.outputs import MERGED_DIR, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
 from meadow.train.config import TrainConfig, check_environment
 from meadow.train.data import IGNORE, Examples, load_records, split, tokenize
 from meadow.train.prompt import PromptTemplate, load_template
 
 log = logging.getLogger(__name__)
-
-MERGED_DIR = "merged"
-RUN_RECORD = "meadow_train_run.json"
-"""Beside meadow_train.json (the settings): what the run trained (base model, data) and its losses."""
 
 
 @dataclass
@@ -363,14 +360,14 @@ def train(config: TrainConfig) -> TrainResult:
     trainer.save_model(str(out))
     merged = None
     if trainer.is_world_process_zero():
-        (out / "meadow_train.json").write_text(
+        (out / TRAIN_CONFIG_NAME).write_text(
             config.model_dump_json(indent=2, exclude={"completion_only_loss"}) + "\n"
         )
         if config.merge and config.use_lora:
             merged = merge_adapter(resolved, out, out / MERGED_DIR, precision.load_dtype)
         record = run_record(config, resolved, len(records), metrics, trainer.state.global_step)
         record["examples"] = {"train": train_set.stats, "validation": val_set.stats if val_set else {}}
-        (out / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        (out / TRAIN_RUN_NAME).write_text(json.dumps(record, indent=2) + "\n")
     return TrainResult(
         output_dir=out,
         metrics=metrics,
@@ -424,7 +421,8 @@ def run_record(
 def data_provenance(data_path: str | Path, records: int | None = None) -> dict[str, Any]:
     """The data file's sha256 and record count and, when it is a meadow build's output (a
     manifest.json beside it), the build's recipe name, manifest sha256 and record count."""
-    from meadow.output import MANIFEST_NAME, file_info
+    from meadow.io import file_info
+    from meadow.schemas.outputs import MANIFEST_NAME
     from meadow.train.data import data_file
 
     path = data_file(data_path)

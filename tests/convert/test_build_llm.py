@@ -15,9 +15,9 @@ import pytest
 from fake_openai import FakeOpenAI, last_user
 
 from meadow.build import build
+from meadow.build.sample import rank
 from meadow.errors import MeadowError
-from meadow.output import JSON_NAME, MANIFEST_NAME, PARQUET_NAME, SAMPLES_NAME
-from meadow.sample import rank
+from meadow.schemas.outputs import JSON_NAME, MANIFEST_NAME, PARQUET_NAME, SAMPLES_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from meadow.convert.runner import SyncRephraser
-from meadow.convert.settings import LLMSettings
 from meadow.records import Record
+from meadow.schemas.llm import LLMSettings
 from meadow.sources import get
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from meadow.build import build
-from meadow.output import JSON_NAME
+from meadow.schemas.outputs import JSON_NAME
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ from fake_openai import FakeOpenAI, good_answer
 
 from meadow.convert.prompts import INSTRUCTION, PREFILL, TASKS, parse_answer, validate
 from meadow.convert.runner import BudgetExceeded, SyncRephraser
-from meadow.convert.settings import LLMSettings
 from meadow.errors import MeadowError
 from meadow.records import Passage, Record
+from meadow.schemas.llm import LLMSettings
 from meadow.sources import Drop
 
 

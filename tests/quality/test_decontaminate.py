@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 from meadow.build import build
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.output import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME
-from meadow.quality.decontaminate import Benchmark, DecontaminateSettings, Index
-from meadow.quality.text import normalize
-from meadow.recipe import load_recipe
+from meadow.quality.decontaminate import Benchmark, Index
 from meadow.records import Record
+from meadow.schemas.outputs import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME
+from meadow.schemas.quality import DecontaminateSettings
+from meadow.schemas.recipe import load_recipe
+from meadow.text import normalize
 
 LONG = (
     "A 34-year-old woman comes to the emergency department because of sudden palpitations and "
@@ -154,7 +155,8 @@ def test_the_first_benchmark_is_reported_and_every_question_counted():
 def test_results_do_not_depend_on_the_hash_seed(tmp_path):
     script = f"""
 import json, sys
-from meadow.quality.decontaminate import Benchmark, DecontaminateSettings, Index
+from meadow.quality.decontaminate import Benchmark, Index
+from meadow.schemas.quality import DecontaminateSettings
 from meadow.records import Record
 qs = [(f"q{{i}}", f"Question {{i}} about the {{w}} of the heart and the lungs in old age and youth alike",
        ["yes", "no"]) for i, w in enumerate(["size", "shape", "weight", "rhythm", "valves"] * 40)]

@@ -12,12 +12,13 @@ import pytest
 from meadow import sources
 from meadow.build import build
 from meadow.errors import MeadowError
-from meadow.output import DROPPED_NAME
 from meadow.quality import filters as qf
-from meadow.quality.filters import FilterSettings, build_filters, first_failure, merge
-from meadow.quality.text import normalize, words
-from meadow.recipe import load_recipe
+from meadow.quality.filters import build_filters, first_failure
 from meadow.records import Record
+from meadow.schemas.outputs import DROPPED_NAME
+from meadow.schemas.quality import FilterSettings, merge
+from meadow.schemas.recipe import load_recipe
+from meadow.text import normalize, words
 
 
 def rec(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from meadow.errors import InputError, MeadowError
-from meadow.recipe import load_recipe
 from meadow.records import Record
+from meadow.schemas.recipe import load_recipe
 from meadow.sources import Drop, get
 from meadow.sources.usmle import UsmleOptions, load
 

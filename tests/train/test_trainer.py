@@ -8,9 +8,10 @@ from typer.testing import CliRunner
 
 from meadow.cli import app
 from meadow.models import resolve_model
+from meadow.schemas.outputs import MERGED_DIR
 from meadow.train.config import load_config
 from meadow.train.prompt import load_template
-from meadow.train.trainer import MERGED_DIR, train
+from meadow.train.trainer import train
 
 pytestmark = pytest.mark.slow
 

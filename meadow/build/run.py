@@ -2,14 +2,14 @@
 
 Each source streams through its loader; every row read is counted as dropped (with its
 reason), duplicate, or unique, and unique records compete for the source's ``n`` places
-by the seeded hash rank of their id (meadow.sample). Exact duplicates are settled against
+by the seeded hash rank of their id (meadow.build.sample). Exact duplicates are settled against
 what is kept, so memory is bounded by the kept records, not by the rows read. With
 ``near_dedup`` in the recipe, each source's sample holds an oversample margin, and once the
-source is read its candidates go through the near-duplicate pass (meadow.near_dedup) down to
+source is read its candidates go through the near-duplicate pass (meadow.quality.near_dedup) down to
 ``n``.
 
 With ``--workers`` or ``--executor ray`` the loader pass of each source runs in shards on other
-processes (meadow.shards, meadow.executors) and this module merges them; the per-record steps
+processes (meadow.build.shards, meadow.build.executors) and this module merges them; the per-record steps
 (``Screen``, ``scan``) are the same code either way, so the outputs are the same bytes.
 Rephrasing windows are then spread over the same workers too (meadow.convert.distributed).
 """
@@ -34,9 +34,14 @@ from typing import Any
 from tqdm import tqdm
 
 from meadow import __version__, sources
+from meadow.build.sample import Sample, content_key, rank
+from meadow.build.write import dataset_card, write_json, write_parquet
 from meadow.errors import InputError, MeadowError
-from meadow.near_dedup import NearDedupIndex
-from meadow.output import (
+from meadow.io import atomic_dir, file_info, write_json_file, write_jsonl
+from meadow.quality import decontaminate, filters
+from meadow.quality.near_dedup import NearDedupIndex
+from meadow.records import Passage, Record
+from meadow.schemas.outputs import (
     CARD_NAME,
     CONTAMINATION_NAME,
     DROPPED_NAME,
@@ -44,18 +49,8 @@ from meadow.output import (
     MANIFEST_NAME,
     PARQUET_NAME,
     SAMPLES_NAME,
-    atomic_dir,
-    dataset_card,
-    file_info,
-    write_json,
-    write_json_file,
-    write_jsonl,
-    write_parquet,
 )
-from meadow.quality import decontaminate, filters
-from meadow.recipe import Recipe, load_recipe, resolve_paths
-from meadow.records import Passage, Record
-from meadow.sample import Sample, content_key, rank
+from meadow.schemas.recipe import Recipe, load_recipe, resolve_paths
 from meadow.sources import Drop
 
 log = logging.getLogger(__name__)
@@ -134,7 +129,7 @@ class SourceStats:
         self.contamination.append(decon.row(name, record, hit))
 
     def part_json(self) -> dict[str, Any]:
-        """What one shard of the source counted (meadow.shards): merged back by ``merge_part``."""
+        """What one shard of the source counted (meadow.build.shards): merged back by ``merge_part``."""
         return {
             "read": self.read,
             "dropped": dict(self.dropped),
@@ -220,7 +215,7 @@ def build(
 
     ``replay``: take every LLM answer from the cache; a miss is an error (no model is asked).
 
-    ``workers`` or ``executor``: read the sources in shards (meadow.shards) on ``executor``
+    ``workers`` or ``executor``: read the sources in shards (meadow.build.shards) on ``executor``
     (``local``: a pool of ``workers`` processes; ``ray``: the Ray cluster at ``address``), with
     finished shards kept in ``<output_dir>/.work/<name>/`` so a rerun after a failure redoes only
     the rest; the folder is removed after the build unless ``keep_work``. Without either, the
@@ -319,7 +314,7 @@ def build(
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest)
     if sharded.info is not None and not keep_work:
-        from meadow.shards import remove_work
+        from meadow.build.shards import remove_work
 
         remove_work(sharded.work)
     return BuildResult(final, len(kept), manifest)
@@ -350,7 +345,7 @@ class _Sharded:
         self.info: dict[str, Any] | None = None
 
     def start(self, kind: str, workers: int | None, address: str | None) -> None:
-        from meadow import executors, shards
+        from meadow.build import executors, shards
 
         self.jobs = {
             name: shards.plan(
@@ -376,7 +371,7 @@ class _Sharded:
         self.info = {**self.runner.info(), "shards": total, "shards_reused": reused}
 
     def parts(self, name: str) -> Iterator[tuple[dict[str, Any], Iterator[tuple[Any, ...]]]]:
-        from meadow.shards import rows
+        from meadow.build.shards import rows
 
         jobs = self.jobs[name]
         bar = tqdm(
@@ -458,7 +453,7 @@ class Screen:
     then the benchmark check, then the content key for exact dedup.
 
     The one place these run, whether a source streams through the build (``_run_source``) or a
-    shard of it through a worker (meadow.shards): both give the same verdicts on the same records.
+    shard of it through a worker (meadow.build.shards): both give the same verdicts on the same records.
     Only ``decon``'s counters change (merged back from the shards).
     """
 
@@ -505,7 +500,7 @@ def scan(
 ) -> None:
     """The pass over a loader's items: drops counted, records screened, the rest handed on.
 
-    Used for a whole source by the build and for one shard by meadow.shards.
+    Used for a whole source by the build and for one shard by meadow.build.shards.
     """
     try:
         for item in items:
@@ -551,7 +546,7 @@ def _run_source(
     with ``decon``, the benchmark check; one that fails is dropped (``filter_<name>``,
     ``contaminated``) before it competes for the sample, so neither depends on row order.
 
-    ``shards``: the source was read by workers (meadow.shards); each shard's counts and its
+    ``shards``: the source was read by workers (meadow.build.shards); each shard's counts and its
     screened records, in file order, replace the loader pass. The sample sees the same records in
     the same order, so the outcome is the same.
     """
@@ -601,7 +596,7 @@ def _run_source(
             bar.update(st.read - bar.n)
             bar.close()
     else:
-        from meadow.shards import as_passage, as_record
+        from meadow.build.shards import as_passage, as_record
 
         for part, rows in shards:
             st.merge_part(part)

@@ -46,17 +46,14 @@ import yaml
 
 from meadow import __version__
 from meadow.errors import MeadowError
-from meadow.push import PushError, PushResult, check_repo_id, publish
+from meadow.hub.push import PushError, PushResult, check_repo_id, publish
+from meadow.schemas.outputs import MERGED_DIR, TEMPLATE_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["adapter", "merged", "full"]
 
-CONFIG_NAME = "meadow_train.json"
-RUN_NAME = "meadow_train_run.json"
-MERGED_DIR = "merged"
 CARD_NAME = "README.md"
-TEMPLATE_NAME = "prompt_template.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 MODEL_FILES = ("config.json", "generation_config.json")
@@ -133,14 +130,15 @@ def find_run(output_dir: str | Path, *, merged: bool = False) -> TrainingRun:
             f"{out}: a Trainer checkpoint (it holds optimizer states, which are never pushed): push its "
             f"run's output folder {out.parent} instead. Nothing was pushed."
         )
-    config_path = out / CONFIG_NAME
+    config_path = out / TRAIN_CONFIG_NAME
     if not config_path.is_file():
         raise PushError(
-            f"{out}: no {CONFIG_NAME}, so this is not the output folder of a finished `meadow train` run "
-            f"(expected {CONFIG_NAME} beside the adapter or weights). Nothing was pushed."
+            f"{out}: no {TRAIN_CONFIG_NAME}, so this is not the output folder of a finished "
+            "`meadow train` run "
+            f"(expected {TRAIN_CONFIG_NAME} beside the adapter or weights). Nothing was pushed."
         )
     config = _read_json(config_path, "the training settings")
-    run = _read_json(out / RUN_NAME, "the run record") if (out / RUN_NAME).is_file() else None
+    run = _read_json(out / TRAIN_RUN_NAME, "the run record") if (out / TRAIN_RUN_NAME).is_file() else None
 
     adapter = (out / ADAPTER_CONFIG).is_file()
     kind: Kind
@@ -199,7 +197,7 @@ def _has_model(folder: Path) -> bool:
 
 
 def _left_out(out: Path, weights_dir: Path, taken: set[str]) -> list[tuple[str, str]]:
-    known = {CONFIG_NAME, RUN_NAME}
+    known = {TRAIN_CONFIG_NAME, TRAIN_RUN_NAME}
     left = []
     for path in sorted(out.iterdir()):
         name = path.name
@@ -529,12 +527,15 @@ def _training_section(run: TrainingRun) -> str:
     if rows:
         text += _table(rows)
         if metrics.get("source"):
-            text += f"\nFrom `{metrics['source']}` (the last losses logged; the run wrote no {RUN_NAME}).\n"
+            text += (
+                f"\nFrom `{metrics['source']}` (the last losses logged; the run wrote no {TRAIN_RUN_NAME}).\n"
+            )
     else:
         text += "No losses were recorded with this run.\n"
     settings = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True, width=1000)
     text += (
-        f"\nSettings ({CONFIG_NAME}; medAlpaca's flag names, `meadow train --config` reads this as YAML):\n\n"
+        f"\nSettings ({TRAIN_CONFIG_NAME}; medAlpaca's flag names, "
+        "`meadow train --config` reads this as YAML):\n\n"
         f"```yaml\n{settings}```\n"
     )
     return text
@@ -612,7 +613,7 @@ def _usage_section(run: TrainingRun, repo_id: str) -> str:
 
 
 def _files_section(files: list[tuple[str, int]]) -> str:
-    from meadow.fetch import human_size
+    from meadow.hub.fetch import human_size
 
     rows = [(f"`{path}`", human_size(size)) for path, size in files]
     return "## Files\n\n" + _table(rows, header=("file", "size"))
@@ -669,8 +670,8 @@ def stage_model(
     """Write the repository folder for ``run`` to ``folder`` (atomically; an existing folder is
     replaced only if it is empty or an earlier stage). ``link``: hard-link the weights where the
     file system allows (a temporary stage), instead of copying them."""
+    from meadow.io import atomic_dir
     from meadow.models import weights_sha256
-    from meadow.output import atomic_dir
     from meadow.train.prompt import load_template
 
     base = base or base_model(run)
@@ -681,7 +682,7 @@ def stage_model(
             "weights (--merged). Nothing was pushed."
         )
     evals = load_evals(eval_paths)
-    if folder.exists() and any(folder.iterdir()) and not (folder / CONFIG_NAME).is_file():
+    if folder.exists() and any(folder.iterdir()) and not (folder / TRAIN_CONFIG_NAME).is_file():
         raise PushError(f"{folder}: not empty and not an earlier stage: choose a new or empty folder")
     with atomic_dir(folder) as tmp:
         for name in run.files:
@@ -694,9 +695,9 @@ def stage_model(
                 _link_or_copy(source, target)
             else:
                 shutil.copyfile(source, target)
-        shutil.copyfile(run.output_dir / CONFIG_NAME, tmp / CONFIG_NAME)
+        shutil.copyfile(run.output_dir / TRAIN_CONFIG_NAME, tmp / TRAIN_CONFIG_NAME)
         if run.run is not None:
-            shutil.copyfile(run.output_dir / RUN_NAME, tmp / RUN_NAME)
+            shutil.copyfile(run.output_dir / TRAIN_RUN_NAME, tmp / TRAIN_RUN_NAME)
         try:
             template = load_template(str(run.config.get("prompt_template", "medalpaca")))
             (tmp / TEMPLATE_NAME).write_text(template.model_dump_json(indent=4) + "\n", encoding="utf-8")
@@ -773,7 +774,7 @@ def push_model(
         what = {"adapter": "LoRA adapter", "merged": "merged weights", "full": "full fine-tune"}[run.kind]
         return (
             commit_message or f"meadow {__version__}: {what} of {base.hub_id or base.trained_on}",
-            f"Pushed by `meadow push --model` from {run.output_dir.name}; settings in {CONFIG_NAME}.",
+            f"Pushed by `meadow push --model` from {run.output_dir.name}; settings in {TRAIN_CONFIG_NAME}.",
         )
 
     return publish(

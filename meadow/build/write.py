@@ -1,19 +1,9 @@
-"""Writing a build: the medAlpaca JSON, Parquet, manifest and dataset card, atomically.
-
-Everything is written into a temporary sibling folder first; only a complete build
-replaces the previous one (by rename), so a crash or Ctrl-C never leaves a half-written
-build where a good one was.
-"""
+"""Writing a build's data files: the medAlpaca JSON, the Parquet and the dataset card."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,35 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from meadow.records import Record
-
-JSON_NAME = "merged_medical_meadow.json"
-PARQUET_NAME = "merged_medical_meadow.parquet"
-MANIFEST_NAME = "manifest.json"
-CARD_NAME = "README.md"
-SAMPLES_NAME = "rephrase_samples.json"
-DROPPED_NAME = "dropped_samples.json"
-"""Per source and reason, the lowest-ranked valid records a filter, decontamination or near-dedup left out."""
-CONTAMINATION_NAME = "contamination.jsonl"
-"""One JSON line per record found in an evaluation benchmark (meadow.quality.decontaminate)."""
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder that replaces ``final`` only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by a killed earlier run
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+from meadow.schemas.outputs import JSON_NAME, PARQUET_NAME
 
 
 def write_json(path: Path, records: Sequence[Record]) -> None:
@@ -84,27 +46,6 @@ def write_parquet(path: Path, records: Sequence[Record], batch: int = 10_000) ->
                 "meta": [json.dumps(r.meta, ensure_ascii=False, sort_keys=True) for r in chunk],
             }
             writer.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
-
-
-def write_json_file(path: Path, data: Any) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        json.dump(data, f, ensure_ascii=False, indent=2)
-        f.write("\n")
-
-
-def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
-    """One compact JSON value per line."""
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def file_info(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def size_category(n: int) -> str:

@@ -22,11 +22,11 @@ from pydantic import (
 )
 
 from meadow import sources
-from meadow.convert.settings import LLMSettings
 from meadow.errors import MeadowError
-from meadow.fetch_spec import FetchEntry
-from meadow.quality.decontaminate import BenchmarkEntry, DecontaminateSettings
-from meadow.quality.filters import TAGGED_LOADERS, FilterSettings, merge
+from meadow.schemas.benchmark import BenchmarkEntry
+from meadow.schemas.fetch import FetchEntry
+from meadow.schemas.llm import LLMSettings
+from meadow.schemas.quality import DecontaminateSettings, FilterSettings, NearDedup, merge
 
 
 class SourceEntry(BaseModel):
@@ -60,10 +60,12 @@ class SourceEntry(BaseModel):
 
     @model_validator(mode="after")
     def _tags_need_tagged_records(self) -> SourceEntry:
-        if self.filters.sets_tags() and self.loader not in TAGGED_LOADERS:
+        specs = sources.registry()
+        if self.filters.sets_tags() and self.loader in specs and not specs[self.loader].tags:
+            tagged = sorted(name for name, spec in specs.items() if spec.tags)
             raise ValueError(
                 f"filters include_tags/exclude_tags: loader {self.loader!r} gives no tags "
-                f"(these do: {', '.join(sorted(TAGGED_LOADERS))})"
+                f"(these do: {', '.join(tagged)})"
             )
         return self
 
@@ -92,25 +94,6 @@ class SourceEntry(BaseModel):
 
     def parsed_options(self) -> sources.Options:
         return sources.get(self.loader).options.model_validate(self.options)
-
-
-class NearDedup(BaseModel):
-    """Near-duplicate removal across every source of a build (MinHash LSH, meadow/near_dedup.py)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(True, description="false: keep the settings but skip the step")
-    threshold: float = Field(
-        0.8, gt=0, le=1, description="Jaccard similarity of word shingles from which two are near duplicates"
-    )
-    shingle: int = Field(5, ge=1, le=32, description="words per shingle (n-gram)")
-    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more find more, slower")
-    oversample: float = Field(
-        0.1,
-        ge=0,
-        le=10,
-        description="a source with n keeps n * (1 + oversample) candidates to replace near duplicates",
-    )
 
 
 class Recipe(BaseModel):

@@ -15,7 +15,7 @@ fetch:
 
 ``sha256`` and ``size`` pin a file; where they are left out, the first download records
 them in ``sources.lock`` (trust on first use) and every later fetch verifies against it.
-These models live apart from meadow.fetch so that meadow.recipe can import them without
+These models live apart from meadow.hub.fetch so that meadow.schemas.recipe can import them without
 importing the download code.
 """
 

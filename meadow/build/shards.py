@@ -1,7 +1,7 @@
 """Sharded, resumable reading of a build's sources: the map phase of `meadow build --workers N`.
 
 A shard is one input file of one source, or all of a source's files when its loader is not
-separable by file. In a worker (meadow.executors), a shard's loader runs on its file(s), and every
+separable by file. In a worker (meadow.build.executors), a shard's loader runs on its file(s), and every
 item goes through the same pass as in a single-process build (``meadow.build.scan``: loader drops
 counted, records ranked, quality-filtered and checked against the benchmarks by ``Screen``). What
 is left, the screened records with their rank and content key and the passages with their rank,
@@ -55,10 +55,10 @@ from typing import Any
 from backports import zstd
 
 from meadow import __version__, sources
-from meadow.build import Screen, SourceStats, scan
+from meadow.build.run import Screen, SourceStats, scan
 from meadow.quality import filters
-from meadow.quality.filters import FilterSettings
 from meadow.records import Passage, Record
+from meadow.schemas.quality import FilterSettings
 
 DATA_SUFFIX = ".pkl.zst"
 DONE_SUFFIX = ".done"

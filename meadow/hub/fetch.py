@@ -1,6 +1,6 @@
 """`meadow fetch`: download exactly what a recipe needs into ``<raw_dir>/<source>/``.
 
-Every source of a recipe lists its upstream files in ``fetch`` (see meadow.fetch_spec), and so
+Every source of a recipe lists its upstream files in ``fetch`` (see meadow.schemas.fetch), and so
 does every evaluation set of its ``benchmarks:`` (into ``<raw_dir>/<benchmark>/``, after the
 sources). For each file:
 
@@ -61,7 +61,10 @@ from tqdm import tqdm
 
 from meadow import __version__, sources
 from meadow.errors import MeadowError
-from meadow.fetch_spec import (
+from meadow.io import file_info
+from meadow.quality.decontaminate import benchmark_paths
+from meadow.schemas.benchmark import BenchmarkEntry
+from meadow.schemas.fetch import (
     FetchEntry,
     HfFetch,
     KaggleFetch,
@@ -70,9 +73,7 @@ from meadow.fetch_spec import (
     UrlFetch,
     is_glob,
 )
-from meadow.output import file_info
-from meadow.quality.decontaminate import BenchmarkEntry, benchmark_paths
-from meadow.recipe import SourceEntry, load_recipe, resolve_paths
+from meadow.schemas.recipe import SourceEntry, load_recipe, resolve_paths
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ runs as soon as the source is read, since it needs only what earlier sources kep
 below is freed before the next source is read, and exact dedup's check against earlier
 sources (meadow.build's ``taken``) sees only records that are in the output.
 
-Where the candidates come from. A source's bounded sample (meadow.sample) keeps its
+Where the candidates come from. A source's bounded sample (meadow.build.sample) keeps its
 ``n * (1 + oversample)`` lowest-ranked records (all of them for ``n: all``), so memory stays
 bounded by what is kept, not by the rows read. When more than ``oversample`` of a source's
 candidates are near duplicates, fewer than ``n`` are left; the build reports the shortfall

@@ -19,7 +19,7 @@ recipe.yaml                               the recipe the build ran
 (plus any other output the manifest lists). ``--stage DIR`` / ``--dry-run`` write exactly
 this folder and upload nothing; a push uploads it with one ``HfApi.create_commit``. The
 token comes from ``HF_TOKEN`` or the saved ``hf auth login``; it is never written or logged.
-A trained model (``meadow push --model``) is pushed by ``meadow.push_model`` through ``upload``.
+A trained model (``meadow push --model``) is pushed by ``meadow.hub.push_model`` through ``upload``.
 """
 
 from __future__ import annotations
@@ -39,16 +39,11 @@ import pyarrow.parquet as pq
 import yaml
 
 from meadow import __version__, sources
+from meadow.build.write import size_category
 from meadow.errors import MeadowError
-from meadow.fetch import hf_endpoint, hf_token
-from meadow.output import (
-    CARD_NAME,
-    MANIFEST_NAME,
-    PARQUET_NAME,
-    atomic_dir,
-    file_info,
-    size_category,
-)
+from meadow.hub.fetch import hf_endpoint, hf_token
+from meadow.io import atomic_dir, file_info
+from meadow.schemas.outputs import CARD_NAME, MANIFEST_NAME, PARQUET_NAME
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +87,7 @@ def find_build(build: str | Path | None, processed: str | Path = "data/processed
     if build is not None:
         path = Path(build)
         if path.is_file() and path.suffix in (".yaml", ".yml"):
-            from meadow.recipe import load_recipe
+            from meadow.schemas.recipe import load_recipe
 
             recipe = load_recipe(path)
             return Path(recipe.output_dir) / recipe.name

@@ -1,6 +1,6 @@
-"""Where the shards of a build are read (meadow.shards): a local process pool or a Ray cluster.
+"""Where the shards of a build are read (meadow.build.shards): a local process pool or a Ray cluster.
 
-Both executors do one thing: run ``meadow.shards.run_shard`` on every job, all at once as far as
+Both executors do one thing: run ``meadow.build.shards.run_shard`` on every job, all at once as far as
 their workers allow, and hand back the results in job order, so the driver can merge the first
 source while later ones are still being read. Neither schedules, queues or retries by hand beyond
 what its framework gives:
@@ -27,8 +27,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from meadow.build.shards import ShardJob, run_shard
 from meadow.errors import MeadowError
-from meadow.shards import ShardJob, run_shard
 
 log = logging.getLogger(__name__)
 

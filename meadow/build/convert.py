@@ -16,7 +16,7 @@ from typing import Any
 from meadow import sources
 from meadow.errors import MeadowError
 from meadow.quality import decontaminate
-from meadow.recipe import load_recipe, resolve_paths
+from meadow.schemas.recipe import load_recipe, resolve_paths
 
 
 def convert(
@@ -28,7 +28,7 @@ def convert(
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """Rephrase the passage sources of a recipe; returns the output file and per-source stats."""
-    from meadow.build import SourceStats, _Rephrasing, _run_source
+    from meadow.build.run import SourceStats, _Rephrasing, _run_source
 
     recipe = load_recipe(recipe_path)
     if replay:
