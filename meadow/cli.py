@@ -120,12 +120,10 @@ def build(
     cache; dedup and subsampling run in this process.
     """
     from meadow.build import build as run_build
+    from meadow.schemas.run import run_options
 
-    if executor is not None and executor not in ("local", "ray"):
-        _fail(MeadowError(f"--executor {executor!r}: local or ray"))
     try:
-        result = run_build(
-            recipe,
+        options = run_options(
             output_dir=output_dir,
             strict=strict,
             replay=replay,
@@ -135,6 +133,7 @@ def build(
             address=address,
             keep_work=keep_work,
         )
+        result = run_build(recipe, options)
     except MeadowError as err:
         _fail(err)
         return

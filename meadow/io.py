@@ -14,7 +14,46 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_umask_allows(path: Path, mode: int) -> None:
+    """Give ``path`` the permissions a plain open()/mkdir() would have: ``tempfile`` creates 0600
+    files and 0700 folders, which would make a build unreadable to the rest of a team."""
+    os.chmod(path, mode & ~umask())
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; it replaces ``path`` only if the block
+    succeeds (a crash leaves the old file, never a half-written one). ``kwargs`` go to ``open``
+    (text mode defaults to UTF-8 with ``\n`` line ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "b" not in mode:
+        kwargs = {"encoding": "utf-8", "newline": "\n", **kwargs}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        _as_umask_allows(Path(tmp), 0o666)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_file(path) as f:
+        f.write(text)
 
 
 @contextlib.contextmanager
@@ -24,6 +63,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by a killed earlier run
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    _as_umask_allows(tmp, 0o777)
     try:
         yield tmp
     except BaseException:

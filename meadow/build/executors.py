@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from meadow.build.shards import ShardJob, run_shard
 from meadow.errors import MeadowError
+from meadow.schemas.run import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +188,8 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-def make(kind: str, *, workers: int | None, address: str | None) -> Executor:
-    if kind == "local":
-        if address is not None:
-            raise MeadowError("--address is for --executor ray")
-        return LocalExecutor(workers or 1)
-    if kind == "ray":
-        return RayExecutor(address)
-    raise MeadowError(f"unknown executor {kind!r}: local or ray")
+def make(options: RunOptions) -> Executor:
+    """The executor a build's flags ask for (validated by RunOptions)."""
+    if options.executor_kind == "ray":
+        return RayExecutor(options.address)
+    return LocalExecutor(options.workers or 1)

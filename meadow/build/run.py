@@ -51,6 +51,7 @@ from meadow.schemas.outputs import (
     SAMPLES_NAME,
 )
 from meadow.schemas.recipe import Recipe, load_recipe, resolve_paths
+from meadow.schemas.run import RunOptions, run_options
 from meadow.sources import Drop
 
 log = logging.getLogger(__name__)
@@ -200,18 +201,15 @@ class BuildResult:
 
 def build(
     recipe_path: str | Path,
+    options: RunOptions | None = None,
     *,
-    output_dir: str | Path | None = None,
     base_dir: Path | None = None,
-    strict: bool = False,
-    replay: bool = False,
-    progress: bool = True,
-    workers: int | None = None,
-    executor: str | None = None,
-    address: str | None = None,
-    keep_work: bool = False,
+    **flags: Any,
 ) -> BuildResult:
     """Run a recipe and write ``<output_dir>/<name>/``. Returns where, and the manifest.
+
+    ``options`` are the run's flags (meadow.schemas.run.RunOptions); a script may pass them as
+    keywords instead (``build(recipe, replay=True)``), validated the same way.
 
     ``replay``: take every LLM answer from the cache; a miss is an error (no model is asked).
 
@@ -221,6 +219,16 @@ def build(
     the rest; the folder is removed after the build unless ``keep_work``. Without either, the
     sources stream through this process. The outputs are the same byte for byte either way.
     """
+    if options is None:
+        options = run_options(**flags)
+    elif flags:
+        raise TypeError(f"build(): pass the flags in options or as keywords, not both ({', '.join(flags)})")
+    output_dir, strict, replay, progress = (
+        options.output_dir,
+        options.strict,
+        options.replay,
+        options.progress,
+    )
     started = time.perf_counter()
     recipe_path = Path(recipe_path)
     recipe = load_recipe(recipe_path)
@@ -244,8 +252,8 @@ def build(
     samples: dict[str, Any] = {}
     sharded = _Sharded(recipe, plan, strict, decon, out_root / ".work" / recipe.name, base, progress)
     with _Rephrasing(recipe, base) as rephrasing, contextlib.ExitStack() as stack:
-        if workers is not None or executor is not None or address is not None:
-            sharded.start(executor or "local", workers, address)
+        if options.sharded:
+            sharded.start(options)
             stack.callback(sharded.close)
             rephrasing.spread(sharded.runner, sharded.work)
         for name, entry, spec, paths in plan:
@@ -313,7 +321,7 @@ def build(
             manifest["outputs"][CONTAMINATION_NAME] = {**info, "records": len(rows)}
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest)
-    if sharded.info is not None and not keep_work:
+    if sharded.info is not None and not options.keep_work:
         from meadow.build.shards import remove_work
 
         remove_work(sharded.work)
@@ -344,7 +352,7 @@ class _Sharded:
         self.runner: Any = None
         self.info: dict[str, Any] | None = None
 
-    def start(self, kind: str, workers: int | None, address: str | None) -> None:
+    def start(self, options: RunOptions) -> None:
         from meadow.build import executors, shards
 
         self.jobs = {
@@ -366,7 +374,7 @@ class _Sharded:
         reused = total - len(todo)
         if reused:
             log.info("%d of %d shards reused from %s", reused, total, self.work)
-        self.runner = executors.make(kind, workers=workers, address=address)
+        self.runner = executors.make(options)
         self.results = self.runner.map(todo, self.decon)
         self.info = {**self.runner.info(), "shards": total, "shards_reused": reused}
 

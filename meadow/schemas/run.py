@@ -7,9 +7,11 @@ a flag is checked in one place (here), not in the CLI and again in the executor.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from meadow.errors import MeadowError
 
 
 class RunOptions(BaseModel):
@@ -43,3 +45,22 @@ class RunOptions(BaseModel):
     def executor_kind(self) -> str:
         """``local`` (the default) or ``ray``."""
         return self.executor or "local"
+
+
+def run_options(**flags: Any) -> RunOptions:
+    """``RunOptions(**flags)``, with a validation error turned into a MeadowError naming the flag."""
+    try:
+        return RunOptions(**flags)
+    except ValidationError as err:
+        parts = []
+        for e in err.errors():
+            flag = "--" + "-".join(str(p) for p in e["loc"]).replace("_", "-") if e["loc"] else "flags"
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown flag"
+            elif e["type"] == "literal_error":
+                msg = f"got {e['input']!r}, expected " + e["msg"].removeprefix("Input should be ").replace(
+                    "'", ""
+                )
+            parts.append(f"{flag}: {msg}" if e["loc"] else msg)
+        raise MeadowError("; ".join(parts)) from None
