@@ -89,7 +89,7 @@ def child(recipe: Path, out: Path, mode: str) -> None:
     t0 = time.perf_counter()
     result = build(recipe, output_dir=out, progress=False, **kwargs)
     seconds = time.perf_counter() - t0
-    srcs = result.manifest["sources"].values()
+    srcs = result.manifest.to_json()["sources"].values()
     print(
         json.dumps(
             {
@@ -98,7 +98,7 @@ def child(recipe: Path, out: Path, mode: str) -> None:
                 "kept": sum(s["sampled"] for s in srcs),
                 "dropped": sum(s["dropped_total"] for s in srcs),
                 "duplicates": sum(s["duplicates"] for s in srcs),
-                "shards": result.manifest.get("executor", {}).get("shards", 0),
+                "shards": result.manifest.to_json().get("executor", {}).get("shards", 0),
                 "peak_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "peak_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
             }

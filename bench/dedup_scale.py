@@ -125,8 +125,8 @@ def child(recipe: Path) -> None:
     t0 = time.perf_counter()
     result = build(recipe, progress=False)
     seconds = time.perf_counter() - t0
-    src = result.manifest["sources"]["synthetic"]
-    near = result.manifest.get("near_dedup", {})
+    src = result.manifest.to_json()["sources"]["synthetic"]
+    near = result.manifest.to_json().get("near_dedup", {})
     print(
         json.dumps(
             {

@@ -138,7 +138,7 @@ def build(
         _fail(err)
         return
     if not quiet:
-        _summary(result.manifest)
+        _summary(result.manifest.to_json())
     console.print(f"wrote {result.records:,} records to {result.out_dir}", highlight=False)
 
 

@@ -106,7 +106,7 @@ def test_exact_duplicates_across_sources_are_counted(tmp_path, raw_fixtures):
     src = raw_fixtures / CORD
     entry = f"    loader: cord19\n    path: {src}\n"
     body = f"sources:\n  one:\n{entry}  two:\n{entry}"
-    m = build(recipe(tmp_path, body), progress=False).manifest
+    m = build(recipe(tmp_path, body), progress=False).manifest.to_json()
     n = expected_cord_rows(src)
     assert m["sources"]["one"]["sampled"] == n
     assert m["sources"]["two"]["duplicates"] == n and m["sources"]["two"]["duplicate_of"] == {"one": n}
@@ -142,7 +142,7 @@ def test_strict_fails_on_malformed_row_and_default_counts_it(tmp_path, raw_fixtu
     with open(bad, "a", newline="", encoding="utf-8") as f:
         csv.DictWriter(f, header).writerow(row)
     r = recipe(tmp_path, f"sources:\n  cord19:\n    loader: cord19\n    path: {bad}\n")
-    m = build(r, progress=False).manifest
+    m = build(r, progress=False).manifest.to_json()
     assert m["sources"]["cord19"]["dropped"]["invalid_record"] == 1
     assert "bad.csv:12" in m["sources"]["cord19"]["drop_examples"]["invalid_record"][0]
     with pytest.raises(MeadowError, match=r"bad\.csv:12.*NUL"):
@@ -175,7 +175,7 @@ def test_demo_recipe_builds_every_example(tmp_path, monkeypatch):
     repo = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(repo)
     result = build(repo / "recipes/demo.yaml", output_dir=tmp_path, progress=False)
-    m = result.manifest
+    m = result.manifest.to_json()
     assert result.records == m["totals"]["records"] > 50
     for name, s in m["sources"].items():
         assert s["read"] == s["dropped_total"] + s["duplicates"] + s["unique"], name

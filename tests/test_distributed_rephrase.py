@@ -189,7 +189,7 @@ def test_a_killed_rephrasing_worker_is_retried_and_reuses_its_chunk_cache(tmp_pa
         twice = sum(1 for v in answered.values() if v > 1)
     result = box["result"]
     assert twice <= 4  # at most the requests in flight at the kill (2 tasks, concurrency 2)
-    hits = sum(st["llm"]["cache_hits"] for st in result.manifest["sources"].values())
+    hits = sum(st["llm"]["cache_hits"] for st in result.manifest.to_json()["sources"].values())
     assert hits >= 2  # the retried chunks found what their killed predecessors were answered
     assert len(answers(cache)) == len(answered)
     assert not list(tmp_path.glob("*/.work"))

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+import shard_hook  # noqa: E402 (tests/shard_hook.py)
 from typer.testing import CliRunner
 
 from meadow.build import build
-from meadow.build.shards import TEST_HOOK
 from meadow.cli import app
 from meadow.errors import MeadowError
 from meadow.schemas.outputs import JSON_NAME, MANIFEST_NAME, PARQUET_NAME
@@ -78,12 +78,22 @@ benchmarks:
 
 
 @pytest.fixture
-def hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The shards' test hook folder: each attempt appends its pid to <source>.<index>.pid."""
-    folder = tmp_path / "hook"
-    folder.mkdir()
-    monkeypatch.setenv(TEST_HOOK, str(folder))
-    return folder
+def hook(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Shards run through tests/shard_hook.py: each attempt appends its pid to
+    <source>.<index>.pid in the returned folder, waits on .hold, fails on .fail."""
+    folder = shard_hook.FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    monkeypatch.setenv(shard_hook.ENV, str(folder))
+    monkeypatch.setattr("meadow.build.shards.run_shard", shard_hook.run_shard)
+    try:
+        from ray import cloudpickle  # Ray workers cannot import tests/: ship the module by value
+    except ImportError:
+        pass
+    else:
+        cloudpickle.register_pickle_by_value(shard_hook)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def attempts(hook: Path, tag: str) -> int:
@@ -97,8 +107,13 @@ def test_local_workers_match_the_single_process_build_on_the_demo(tmp_path, monk
     one = build(recipe, output_dir=tmp_path / "one", progress=False)
     two = build(recipe, output_dir=tmp_path / "two", progress=False, workers=2)
     assert_same_build(one.out_dir, two.out_dir)
-    assert two.manifest["executor"] == {"kind": "local", "workers": 2, "shards": 16, "shards_reused": 0}
-    assert "executor" not in one.manifest
+    assert two.manifest.to_json()["executor"] == {
+        "kind": "local",
+        "workers": 2,
+        "shards": 16,
+        "shards_reused": 0,
+    }
+    assert "executor" not in one.manifest.to_json()
     assert not (tmp_path / "two" / ".work").exists()  # removed after a successful build
 
 
@@ -107,11 +122,11 @@ def test_local_workers_match_on_the_real_fixtures(tmp_path, raw_fixtures):
     one = build(recipe, output_dir=tmp_path / "one", progress=False)
     two = build(recipe, output_dir=tmp_path / "two", progress=False, workers=2)
     assert_same_build(one.out_dir, two.out_dir)
-    m = two.manifest
+    m = two.manifest.to_json()
     # per file: stackexchange 3, mediqa 2, mmlu 12, the others 1 (cord19 and pubmed: state across files)
     assert m["executor"]["shards"] == 3 + 2 + 12 + 6
     assert m["sources"]["mmlu"]["contaminated"]["mmlu_val"] > 100  # the val questions, and copies of them
-    assert m["decontamination"] == one.manifest["decontamination"]
+    assert m["decontamination"] == one.manifest.to_json()["decontamination"]
     assert m["near_dedup"]["seconds"] >= 0 and m["totals"]["near_duplicates"] >= 0
 
 
@@ -140,7 +155,7 @@ def test_rerun_reuses_finished_shards_and_redoes_changed_ones(tmp_path, raw_fixt
     assert attempts(hook, "se.0") == 1  # finished: not read again
     assert attempts(hook, "se.1") == 2
     assert (work / "00000.done").stat().st_mtime_ns == first_done
-    assert result.manifest["executor"]["shards_reused"] >= 1
+    assert result.manifest.to_json()["executor"]["shards_reused"] >= 1
 
     # a changed input file invalidates its shard only
     posts = sorted(tmp_path.glob("*/Posts.xml"))[2]
@@ -149,7 +164,7 @@ def test_rerun_reuses_finished_shards_and_redoes_changed_ones(tmp_path, raw_fixt
     before = {i: attempts(hook, f"se.{i}") for i in range(3)}
     again = build(recipe, progress=False, workers=2)
     assert {i: attempts(hook, f"se.{i}") - before[i] for i in range(3)} == {0: 0, 1: 0, 2: 1}
-    assert again.manifest["executor"]["shards_reused"] == 2
+    assert again.manifest.to_json()["executor"]["shards_reused"] == 2
     assert_same_build(reference.out_dir, again.out_dir)
     assert not (tmp_path / "out" / ".work").exists()  # removed: no --keep-work this time
 
@@ -161,7 +176,7 @@ def test_a_changed_setting_redoes_every_shard(tmp_path, raw_fixtures, hook):
     recipe.write_text("name: s\nseed: 1\n" + body)
     build(recipe, progress=False, workers=2, keep_work=True)
     recipe.write_text("name: s\nseed: 2\n" + body)
-    m = build(recipe, progress=False, workers=2).manifest
+    m = build(recipe, progress=False, workers=2).manifest.to_json()
     assert m["executor"]["shards_reused"] == 0
     assert all(attempts(hook, f"mmlu.{i}") == 2 for i in range(6))
 
@@ -234,7 +249,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port),
         "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    # workers see the shard hook's folder (tests/shard_hook.py) through the environment
+    env = {**os.environ, shard_hook.ENV: str(shard_hook.FOLDER)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     if proc.returncode:
         pytest.fail(f"ray start failed:\n{proc.stdout}\n{proc.stderr}")
     try:
@@ -249,7 +266,10 @@ def test_ray_executor_matches_the_local_one(tmp_path, monkeypatch, ray_cluster):
     local = build(recipe, output_dir=tmp_path / "local", progress=False, workers=2)
     on_ray = build(recipe, output_dir=tmp_path / "ray", progress=False, executor="ray", address=ray_cluster)
     assert_same_build(local.out_dir, on_ray.out_dir)
-    assert on_ray.manifest["executor"]["kind"] == "ray" and on_ray.manifest["executor"]["shards"] == 16
+    assert (
+        on_ray.manifest.to_json()["executor"]["kind"] == "ray"
+        and on_ray.manifest.to_json()["executor"]["shards"] == 16
+    )
 
 
 def test_ray_retries_the_shard_of_a_killed_worker(tmp_path, monkeypatch, hook, ray_cluster):

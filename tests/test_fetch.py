@@ -974,7 +974,7 @@ def test_benchmarks_are_fetched_checked_and_decontaminated_against(workdir, serv
     # the fetched benchmark is what the build decontaminates against
     from meadow.build import build
 
-    m = build(recipe, output_dir=workdir / "out", progress=False).manifest
+    m = build(recipe, output_dir=workdir / "out", progress=False).manifest.to_json()
     assert m["sources"]["s"]["contaminated"] == {"pubmedqa": 1} and m["sources"]["s"]["sampled"] == 1
     assert m["decontamination"]["benchmarks"]["pubmedqa"]["questions"] == 1  # the test set only
 
@@ -1114,7 +1114,7 @@ def test_usmle_benchmark_from_the_hub_is_fetched_and_used(workdir, hub):
     assert "the benchmark `usmle` (kind `usmle`" in (workdir / "data/raw/usmle" / SOURCE_CARD).read_text()
     from meadow.build import build
 
-    m = build(recipe, output_dir=workdir / "out", progress=False).manifest
+    m = build(recipe, output_dir=workdir / "out", progress=False).manifest.to_json()
     assert m["sources"]["s"]["contaminated"] == {"usmle": 1}
     assert m["decontamination"]["benchmarks"]["usmle"]["removed"] == {
         "usmle_step1:has_image": 1,

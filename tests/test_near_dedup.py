@@ -188,7 +188,7 @@ def test_planted_near_duplicates_across_and_within_sources(tmp_path, chatdoctor)
         + qa_source("second", tmp_path / "second.json")
     )
     result = build(recipe(tmp_path, body), progress=False)
-    m = result.manifest
+    m = result.manifest.to_json()
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
     ids = {r["id"] for r in rows}
 
@@ -237,7 +237,7 @@ def test_no_false_positives_on_real_fixture_data(tmp_path, raw_fixtures):
         + f"  advice:\n    loader: pubmed_health_advice\n    path: {raw_fixtures}/pubmed_health_advice/*\n"
     )
     result = build(recipe(tmp_path, body), progress=False)
-    m = result.manifest
+    m = result.manifest.to_json()
     assert m["near_dedup"]["pairs"] == {"wikidoc <- wikidoc": 5}
     assert all(m["sources"][s]["near_duplicates"] == 0 for s in ("chatdoctor", "causal", "advice"))
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
@@ -271,7 +271,7 @@ def test_two_builds_and_reversed_rows_are_identical(tmp_path, chatdoctor):
     del same["README.md"], reversed_["README.md"]
     assert same == reversed_
     kept, dropped = ref_greedy([("chat", loaded, 60)])["chat"]
-    assert results[0].manifest["sources"]["chat"]["near_duplicates"] == len(dropped) > 0
+    assert results[0].manifest.to_json()["sources"]["chat"]["near_duplicates"] == len(dropped) > 0
     assert {r["id"] for r in json.loads(results[0].out_dir.joinpath(JSON_NAME).read_text())} == kept
     assert results[0].records == 60
 
@@ -279,7 +279,7 @@ def test_two_builds_and_reversed_rows_are_identical(tmp_path, chatdoctor):
 def test_n_is_kept_after_near_dedup_with_the_oversample_margin(tmp_path, raw_fixtures):
     rows = write_qa(tmp_path / "w.json", json.loads((raw_fixtures / WIKIDOC).read_text()))
     body = "sources:\n" + qa_source("w", tmp_path / "w.json", n=190)
-    m = build(recipe(tmp_path, body), progress=False).manifest
+    m = build(recipe(tmp_path, body), progress=False).manifest.to_json()
     s = m["sources"]["w"]
     # 190 * 1.1 = 209 candidates: all 200 records are looked at, the 5 near duplicates replaced
     assert s["sampled"] == 190 and s["near_duplicates"] == 5 and "near_dedup_short" not in s
@@ -291,7 +291,7 @@ def test_n_is_kept_after_near_dedup_with_the_oversample_margin(tmp_path, raw_fix
     # and the manifest says so
     body = "sources:\n" + qa_source("w", tmp_path / "w.json", n=197)
     near = "near_dedup: {oversample: 0}\n"
-    s = build(recipe(tmp_path, body, near=near), progress=False).manifest["sources"]["w"]
+    s = build(recipe(tmp_path, body, near=near), progress=False).manifest.to_json()["sources"]["w"]
     candidates = sorted(rows, key=lambda r: (rank(SEED, r["id"]), r["id"]))[:197]
     found = len(ref_greedy([("w", candidates, None)])["w"][1])
     assert found > 0
@@ -305,7 +305,7 @@ def test_later_sources_only_see_records_in_the_output(tmp_path, chatdoctor):
     first = write_qa(tmp_path / "a.json", chatdoctor[:30])
     write_qa(tmp_path / "b.json", [planted(r)["word"] for r in chatdoctor[:30]])
     body = "sources:\n" + qa_source("a", tmp_path / "a.json", n=10) + qa_source("b", tmp_path / "b.json")
-    m = build(recipe(tmp_path, body), progress=False).manifest
+    m = build(recipe(tmp_path, body), progress=False).manifest.to_json()
     assert m["sources"]["a"]["sampled"] == 10
     assert m["sources"]["b"]["near_duplicates"] == 10 and m["sources"]["b"]["sampled"] == 20
     assert m["near_dedup"]["pairs"] == {"a <- b": 10}
@@ -321,7 +321,7 @@ def test_old_recipes_and_switches(tmp_path, raw_fixtures):
         "near_dedup: {enabled: false, threshold: 0.5}\n",
     ):
         r = recipe(tmp_path, "sources:\n" + src, near=near)
-        m = build(r, progress=False).manifest
+        m = build(r, progress=False).manifest.to_json()
         assert "near_dedup" not in m and "near_duplicates" not in m["sources"]["w"], near
         assert "near_duplicates" not in m["totals"]
         assert m["sources"]["w"]["sampled"] == 200

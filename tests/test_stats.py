@@ -25,6 +25,7 @@ from meadow.build import build
 from meadow.build.write import dataset_card
 from meadow.cli import app
 from meadow.errors import MeadowError
+from meadow.schemas.manifest import Manifest
 from meadow.schemas.outputs import DROPPED_NAME, JSON_NAME, MANIFEST_NAME
 from meadow.stats import report as report_module
 from meadow.stats import tokens
@@ -355,7 +356,7 @@ def test_report_on_a_synthetic_build_with_every_step(synthetic: Path):
 
     # the markdown summary, also written beside the report
     md = (out / "summary.md").read_text()
-    assert md == summary_markdown(json.loads((synthetic / MANIFEST_NAME).read_text()))
+    assert md == summary_markdown(Manifest.read(synthetic / MANIFEST_NAME))
     assert html.escape(md.splitlines()[0]) in text
     stats = json.loads((out / "stats.json").read_text())
     assert stats["sources"]["alpha"]["removed"]["subsampled"] == 5
@@ -364,18 +365,19 @@ def test_report_on_a_synthetic_build_with_every_step(synthetic: Path):
 
 def test_summary_markdown_and_the_card_reuse_it(synthetic: Path):
     manifest = json.loads((synthetic / MANIFEST_NAME).read_text())
-    md = summary_markdown(manifest)
+    md = summary_markdown(Manifest.model_validate(manifest))
     lines = md.splitlines()
     steps = "invalid | filtered | contaminated | duplicates | near duplicates"
     assert lines[0] == f"| source | loader | read | {steps} | n | kept |"
     assert lines[2] == "| alpha | `medqa` | 20 | 2 | 3 | 2 | 1 | 2 | 5 | 5 |"
     assert lines[3] == "| beta | `mmlu` | 10 | 1 | 1 | 0 | 0 | 0 | all | 8 |"
     assert lines[-1] == "| **total** |  | **34** | **3** | **4** | **3** | **1** | **2** |  | **16** |"
-    assert steps_not_run(manifest) == []
+    assert steps_not_run(Manifest.model_validate(manifest)) == []
 
-    card = dataset_card(manifest, sources.registry())
+    card = dataset_card(Manifest.model_validate(manifest), sources.registry())
     with_license = summary_markdown(
-        manifest, {n: sources.get(s["loader"]).license for n, s in manifest["sources"].items()}
+        Manifest.model_validate(manifest),
+        {n: sources.get(s["loader"]).license for n, s in manifest["sources"].items()},
     )
     assert with_license.rstrip() in card
     assert card.startswith("---\n")
@@ -393,6 +395,7 @@ def test_summary_markdown_and_the_card_reuse_it(synthetic: Path):
         for key in ("contaminated", "near_duplicates", "near_duplicate_of"):
             s.pop(key, None)
     old["sources"]["a|b"] = old["sources"].pop("gamma")
+    old = Manifest.model_validate(old)
     md = summary_markdown(old)
     assert md.splitlines()[0] == "| source | loader | read | invalid | duplicates | n | kept |"
     assert "| a\\|b | `cord19` | 4 | 0 | 0 | all | 3 |" in md
@@ -431,7 +434,7 @@ def test_report_on_the_demo_build(demo_build: Path, tmp_path: Path):
     stats = json.loads((build_dir / "report" / "stats.json").read_text())
     assert stats["lengths"]["records"] == len(records) == manifest["totals"]["records"]
     assert set(stats["lengths"]["sources"]) == set(manifest["sources"])
-    for f in funnels(manifest):
+    for f in funnels(Manifest.model_validate(manifest)):
         assert f.consistent, f.source
 
 

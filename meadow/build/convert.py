@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from meadow import sources
+from meadow.build.manifest import source_report
+from meadow.build.select import Rephrasing, on_error_of, run_source
+from meadow.build.stats import SourceStats
 from meadow.errors import MeadowError
+from meadow.io import atomic_file
 from meadow.quality import decontaminate
 from meadow.schemas.recipe import load_recipe, resolve_paths
 
@@ -28,8 +31,6 @@ def convert(
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """Rephrase the passage sources of a recipe; returns the output file and per-source stats."""
-    from meadow.build.run import SourceStats, _Rephrasing, _run_source
-
     recipe = load_recipe(recipe_path)
     if replay:
         recipe.llm = recipe.llm.model_copy(update={"replay": True})
@@ -52,37 +53,27 @@ def convert(
     decon = decontaminate.from_recipe(recipe.decontaminate, recipe.benchmarks, base)
     stats: dict[str, Any] = {}
     records = []
-    with _Rephrasing(recipe, base) as rephrasing:
+    with Rephrasing(recipe, base) as rephrasing:
         for name in names:
             entry = recipe.sources[name]
-            paths = resolve_paths(name, entry, base)
             st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
-            kept = _run_source(
+            kept = run_source(
                 name,
-                entry,
-                sources.get(entry.loader),
-                paths,
                 recipe,
-                recipe.on_error,
+                resolve_paths(name, entry, base),
                 st,
                 {},
                 rephrasing,
-                progress,
+                on_error=on_error_of(recipe, entry, strict=False),
                 decon=decon,
+                progress=progress,
             )
             records.extend(kept)
             st.sampled = len(kept)
-            info = st.to_json()
+            info = source_report(st).to_json()
             info.get("llm", {}).pop("samples", None)
             stats[name] = info
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps({**r.to_alpaca(), "meta": r.meta}, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as f:
+        for r in records:
+            f.write(json.dumps({**r.to_alpaca(), "meta": r.meta}, ensure_ascii=False) + "\n")
     return out, stats

@@ -1,8 +1,9 @@
-"""Where the shards of a build are read (meadow.build.shards): a local process pool or a Ray cluster.
+"""Where the tasks of a build run: a local process pool or a Ray cluster.
 
-Both executors do one thing: run ``meadow.build.shards.run_shard`` on every job, all at once as far as
-their workers allow, and hand back the results in job order, so the driver can merge the first
-source while later ones are still being read. Neither schedules, queues or retries by hand beyond
+Both executors do one thing: run a function on every job (the shards of meadow.build.shards, the
+rephrasing chunks of meadow.convert.distributed), all at once as far as their workers allow, and
+hand back the results in job order, so the driver can merge the first source while later ones are
+still being read. Neither schedules, queues or retries by hand beyond
 what its framework gives:
 
 - ``local``: ``concurrent.futures.ProcessPoolExecutor`` with ``workers`` processes (spawned, so a
@@ -27,7 +28,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from meadow.build.shards import ShardJob, run_shard
 from meadow.errors import MeadowError
 from meadow.schemas.run import RunOptions
 
@@ -40,8 +40,8 @@ RETRIES = 3
 class Executor(Protocol):
     kind: str
 
-    def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
-        """Start every job now; yield their results (the ``.done`` records) in job order."""
+    def share(self, obj: Any) -> Any:
+        """``obj`` as the tasks should receive it (Ray: one copy in the object store for all)."""
         ...
 
     def call(
@@ -75,9 +75,8 @@ class LocalExecutor:
         self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
         return self._pool
 
-    def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
-        self._new_pool()
-        return self.call(run_shard, [(j, decon) for j in jobs], [f"shard {j.source}/{j.index}" for j in jobs])
+    def share(self, obj: Any) -> Any:
+        return obj
 
     def call(
         self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], names: Sequence[str]
@@ -152,9 +151,8 @@ class RayExecutor:
                 raise MeadowError(f"cannot connect to the Ray cluster at {self.address!r}: {err}") from None
         self._tasks: dict[Callable[..., Any], Any] = {}
 
-    def map(self, jobs: Sequence[ShardJob], decon: Any) -> Iterator[dict[str, Any]]:
-        ref = self._ray.put(decon)
-        return self.call(run_shard, [(j, ref) for j in jobs], [])
+    def share(self, obj: Any) -> Any:
+        return self._ray.put(obj)
 
     def call(
         self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], names: Sequence[str]

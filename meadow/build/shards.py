@@ -43,8 +43,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import pickle
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -53,20 +55,26 @@ from pathlib import Path
 from typing import Any
 
 from backports import zstd
+from tqdm import tqdm
 
 from meadow import __version__, sources
-from meadow.build.run import Screen, SourceStats, scan
+from meadow.build.executors import Executor
+from meadow.build.screen import Screen, scan
+from meadow.build.select import PassageRow, RecordRow, Shard, on_error_of
+from meadow.build.stats import SourceStats
+from meadow.io import atomic_file
 from meadow.quality import filters
 from meadow.records import Passage, Record
 from meadow.schemas.quality import FilterSettings
+from meadow.schemas.recipe import Recipe
+from meadow.schemas.run import RunOptions
+
+log = logging.getLogger(__name__)
 
 DATA_SUFFIX = ".pkl.zst"
 DONE_SUFFIX = ".done"
 BATCH = 2048
 """Rows pickled together in a shard file."""
-TEST_HOOK = "MEADOW_TEST_SHARD_HOOK"
-"""Tests only: a folder where each shard attempt appends its pid to ``<source>.<index>.pid``,
-waits while ``<source>.<index>.hold`` exists there and fails while ``<source>.<index>.fail`` does."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,6 @@ class ShardJob:
     fingerprint: str
     out: str
     """The shard's path without suffix: ``<work>/<source>/<index>``."""
-    hook: str | None = None
 
     @property
     def done_path(self) -> Path:
@@ -97,7 +104,7 @@ class ShardJob:
         return Path(self.out + DATA_SUFFIX)
 
 
-def plan(
+def plan_source(
     name: str,
     entry: Any,
     paths: list[Path],
@@ -141,7 +148,6 @@ def plan(
                 on_error=on_error,
                 fingerprint=hashlib.sha256(blob.encode()).hexdigest(),
                 out=str(work / name / f"{i:05d}"),
-                hook=os.environ.get(TEST_HOOK),
             )
         )
     return jobs
@@ -176,8 +182,6 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
     and what it found is returned for the driver to merge.
     """
     t0 = time.perf_counter()
-    if job.hook:
-        _test_hook(job)
     if decon is not None:
         decon.records.clear()
         decon.found = {k: set() for k in decon.found}
@@ -185,29 +189,25 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
     st = SourceStats(loader=job.loader, n="all", base=job.base)
     if decon is not None:
         st.contaminated = Counter()
-    screen = Screen(job.seed, filters.build_filters(job.filters), decon, job.dedup)
-    data, done = job.data_path, job.done_path
-    data.parent.mkdir(parents=True, exist_ok=True)
-    tmp = data.with_name(f"{data.name}.tmp-{os.getpid()}")
+    steps = [*filters.build_filters(job.filters), *([decon] if decon is not None else [])]
+    screen = Screen(job.seed, steps, job.dedup)
     counts = {"records": 0, "passages": 0}
-    batch: list[tuple[Any, ...]] = []
-    with zstd.open(tmp, "wb", level=1) as f:
+    batch: list[RecordRow | PassageRow] = []
+    with atomic_file(job.data_path, "wb") as raw, zstd.open(raw, "wb", level=1) as f:
 
-        def flush() -> None:
-            pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
-            batch.clear()
+        def add(row: RecordRow | PassageRow) -> None:
+            batch.append(row)
+            if len(batch) >= BATCH:
+                pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
+                batch.clear()
 
         def on_record(rank_: int, key: int | None, r: Record) -> None:
             counts["records"] += 1
-            batch.append(("r", rank_, key, r.id, (r.instruction, r.input, r.output, r.source, r.meta)))
-            if len(batch) >= BATCH:
-                flush()
+            add(RecordRow.of(rank_, key, r))
 
         def on_passage(rank_: int, p: Passage) -> None:
             counts["passages"] += 1
-            batch.append(("p", rank_, p.id, (p.text, p.source, p.task, p.meta)))
-            if len(batch) >= BATCH:
-                flush()
+            add(PassageRow.of(rank_, p))
 
         options = spec.options.model_validate(job.options)
         scan(
@@ -221,26 +221,24 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
             on_passage,
         )
         if batch:
-            flush()
-    os.replace(tmp, data)
+            pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
     result = {
         "fingerprint": job.fingerprint,
         "source": job.source,
         "index": job.index,
         "inputs": list(job.paths),
         **counts,
-        "stats": st.part_json(),
+        "stats": st.to_json(),
         "found": {k: sorted(v) for k, v in decon.found.items()} if decon is not None else None,
         "decon_records": dict(decon.records) if decon is not None else None,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    tmp_done = done.with_name(f"{done.name}.tmp-{os.getpid()}")
-    tmp_done.write_text(json.dumps(result), encoding="utf-8")
-    os.replace(tmp_done, done)  # the completion marker: written last
+    with atomic_file(job.done_path) as f:  # the completion marker: written last
+        json.dump(result, f)
     return result
 
 
-def rows(job: ShardJob) -> Iterator[tuple[Any, ...]]:
+def rows(job: ShardJob) -> Iterator[RecordRow | PassageRow]:
     """A finished shard's rows, in file order."""
     with zstd.open(job.data_path, "rb") as f:
         while True:
@@ -251,31 +249,68 @@ def rows(job: ShardJob) -> Iterator[tuple[Any, ...]]:
             yield from batch
 
 
-def as_record(row: tuple[Any, ...]) -> Record:
-    instruction, input_, output, source, meta = row[4]
-    return Record(instruction=instruction, input=input_, output=output, source=source, id=row[3], meta=meta)
-
-
-def as_passage(row: tuple[Any, ...]) -> Passage:
-    text, source, task, meta = row[3]
-    return Passage(text=text, source=source, id=row[2], task=task, meta=meta)
-
-
-def _test_hook(job: ShardJob) -> None:
-    hook = Path(job.hook or "")
-    tag = f"{job.source}.{job.index}"
-    with open(hook / f"{tag}.pid", "a", encoding="utf-8") as f:
-        f.write(f"{os.getpid()}\n")
-    while (hook / f"{tag}.hold").exists():
-        time.sleep(0.05)
-    if (hook / f"{tag}.fail").exists():
-        raise RuntimeError(f"test hook: shard {tag} fails")
-
-
 def remove_work(work: Path) -> None:
     """Remove a finished build's work folder (and ``.work`` when nothing else is left in it)."""
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     with contextlib.suppress(OSError):
         work.parent.rmdir()
+
+
+class Sharded:
+    """The map phase of a sharded build: every source's shards planned and started at once
+    (finished ones from an earlier run reused), their results handed to ``run_source`` per
+    source in recipe order, shard by shard in file order."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        plan: dict[str, list[Path]],
+        options: RunOptions,
+        decon: Any,
+        work: Path,
+        base: Path,
+        executor: Executor,
+    ):
+        self.recipe, self.decon, self.work, self.progress = recipe, decon, work, options.progress
+        self.runner = executor
+        self.jobs = {
+            name: plan_source(
+                name,
+                recipe.sources[name],
+                paths,
+                recipe,
+                on_error_of(recipe, recipe.sources[name], options.strict),
+                decon,
+                work,
+                base,
+            )
+            for name, paths in plan.items()
+        }
+        self.done = {(j.source, j.index): finished(j) for js in self.jobs.values() for j in js}
+        todo = [j for js in self.jobs.values() for j in js if self.done[(j.source, j.index)] is None]
+        total = sum(len(js) for js in self.jobs.values())
+        reused = total - len(todo)
+        if reused:
+            log.info("%d of %d shards reused from %s", reused, total, work)
+        decon_ref = executor.share(decon)
+        self.results = executor.call(
+            run_shard, [(j, decon_ref) for j in todo], [f"shard {j.source}/{j.index}" for j in todo]
+        )
+        self.info = {**executor.info(), "shards": total, "shards_reused": reused}
+
+    def parts(self, name: str) -> Iterator[Shard]:
+        jobs = self.jobs[name]
+        bar = tqdm(
+            desc=f"{name}: shards", total=len(jobs), disable=None if self.progress else True, leave=False
+        )
+        try:
+            for job in jobs:
+                done = self.done[(job.source, job.index)] or next(self.results)
+                if self.decon is not None:
+                    self.decon.records.update(done["decon_records"])
+                    for bench, found in done["found"].items():
+                        self.decon.found[bench].update(found)
+                bar.update()
+                yield SourceStats.from_json(done["stats"]), rows(job)
+        finally:
+            bar.close()

@@ -1,8 +1,13 @@
-"""Writing a build's data files: the medAlpaca JSON, the Parquet and the dataset card."""
+"""Writing a build folder: the medAlpaca JSON, the Parquet, the dataset card and the manifest.
+
+Everything goes into a temporary sibling folder first (meadow.io.atomic_dir); only a complete build
+replaces the previous one, so a crash or Ctrl-C never leaves a half-written build where a good one was.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,8 +15,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from meadow import sources
+from meadow.io import atomic_dir, file_info, write_json_file, write_jsonl
 from meadow.records import Record
-from meadow.schemas.outputs import JSON_NAME, PARQUET_NAME
+from meadow.schemas.manifest import Manifest, OutputFile
+from meadow.schemas.outputs import (
+    CARD_NAME,
+    CONTAMINATION_NAME,
+    DROPPED_NAME,
+    JSON_NAME,
+    MANIFEST_NAME,
+    PARQUET_NAME,
+    SAMPLES_NAME,
+)
 
 
 def write_json(path: Path, records: Sequence[Record]) -> None:
@@ -61,15 +77,15 @@ def size_category(n: int) -> str:
     return "n>10M"
 
 
-def dataset_card(manifest: dict[str, Any], specs: dict[str, Any]) -> str:
+def dataset_card(manifest: Manifest, specs: dict[str, Any]) -> str:
     """A Hugging Face dataset card (YAML metadata + prose) for the build."""
     from meadow.stats.summary import steps_not_run, summary_markdown
 
-    total = manifest["totals"]["records"]
+    total = manifest.totals.records
     citations = []
     licenses = {}
-    for name, s in manifest["sources"].items():
-        spec = specs[s["loader"]]
+    for name, s in manifest.sources.items():
+        spec = specs[s.loader]
         licenses[name] = spec.license
         if spec.citation and spec.citation not in citations:
             citations.append(spec.citation)
@@ -80,7 +96,7 @@ def dataset_card(manifest: dict[str, Any], specs: dict[str, Any]) -> str:
     cites = "\n\n".join(
         f"```bibtex\n{c.strip()}\n```" if c.lstrip().startswith("@") else c.strip() for c in citations
     )
-    recipe = manifest["recipe"]
+    recipe = manifest.recipe
     return f"""---
 license: other
 language:
@@ -105,8 +121,8 @@ configs:
 
 {recipe.get("description") or "A Medical Meadow build."}
 
-Built by meadow {manifest["meadow_version"]} from the raw upstream sources with
-recipe `{manifest["recipe_path"]}` (sha256 `{manifest["recipe_sha256"][:16]}…`), seed {recipe["seed"]}.
+Built by meadow {manifest.meadow_version} from the raw upstream sources with
+recipe `{manifest.recipe_path}` (sha256 `{manifest.recipe_sha256[:16]}…`), seed {recipe["seed"]}.
 {total:,} records in medAlpaca's format (`instruction`, `input`, `output`, plus `source` and `id`).
 
 **Not for clinical use.** This data trains research models; it contains machine-rephrased and
@@ -132,3 +148,40 @@ Cite every source you use:
 
 {cites}
 """
+
+
+def write_build(
+    final: Path,
+    records: Sequence[Record],
+    manifest: Manifest,
+    *,
+    samples: dict[str, Any],
+    dropped: dict[str, Any],
+    contamination: list[dict[str, Any]] | None,
+    started: float,
+) -> None:
+    """Write the build folder ``final`` atomically: the data files, the card, the samples of
+    rephrased and dropped records, contamination.jsonl (``contamination`` not None: the build
+    decontaminated) and, last, the manifest with every output's size and sha256."""
+    with atomic_dir(final) as tmp:
+        write_json(tmp / JSON_NAME, records)
+        write_parquet(tmp / PARQUET_NAME, records)
+        (tmp / CARD_NAME).write_text(dataset_card(manifest, sources.registry()), encoding="utf-8")
+        outputs = {
+            JSON_NAME: OutputFile(**file_info(tmp / JSON_NAME), records=len(records)),
+            PARQUET_NAME: OutputFile(**file_info(tmp / PARQUET_NAME), records=len(records)),
+            CARD_NAME: OutputFile(**file_info(tmp / CARD_NAME)),
+        }
+        if samples:
+            write_json_file(tmp / SAMPLES_NAME, samples)
+            outputs[SAMPLES_NAME] = OutputFile(**file_info(tmp / SAMPLES_NAME))
+        if dropped:
+            write_json_file(tmp / DROPPED_NAME, dropped)
+            outputs[DROPPED_NAME] = OutputFile(**file_info(tmp / DROPPED_NAME))
+        if contamination is not None:
+            write_jsonl(tmp / CONTAMINATION_NAME, contamination)
+            info = file_info(tmp / CONTAMINATION_NAME)
+            outputs[CONTAMINATION_NAME] = OutputFile(**info, records=len(contamination))
+        manifest.outputs = outputs
+        manifest.seconds = round(time.perf_counter() - started, 3)
+        write_json_file(tmp / MANIFEST_NAME, manifest.to_json())

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from meadow.errors import MeadowError
+from meadow.quality.base import Rejection
 from meadow.records import Record
 from meadow.schemas.benchmark import BenchmarkEntry
 from meadow.schemas.quality import DecontaminateSettings
@@ -265,6 +266,16 @@ class Decontaminator:
             for idx in self.index.matched_items(record):
                 self.found[self.index.items[idx].benchmark].add(idx)
         return hit
+
+    def __call__(self, record: Record) -> Rejection | None:
+        """The quality step protocol (meadow.quality.base): a record holding a benchmark question
+        is rejected as ``contaminated``, with its contamination.jsonl line."""
+        hit = self.check(record)
+        if hit is None:
+            return None
+        report = self.row("", record, hit)
+        del report["source"]
+        return Rejection("contaminated", f"{hit.benchmark}:{hit.item_id}", hit.benchmark, report)
 
     def row(self, source: str, record: Record, hit: Hit) -> dict[str, Any]:
         """One line of contamination.jsonl."""

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meadow.errors import MeadowError
+from meadow.quality.base import Rejection
 from meadow.records import Record
 from meadow.schemas.quality import FilterSettings
 from meadow.text import words
@@ -61,6 +62,11 @@ class Filter:
     @property
     def reason(self) -> str:
         return f"filter_{self.name}"
+
+    def __call__(self, record: Record) -> Rejection | None:
+        """The quality step protocol (meadow.quality.base): None keeps the record."""
+        detail = self.check(record)
+        return None if detail is None else Rejection(self.reason, detail)
 
 
 def build_filters(settings: FilterSettings) -> list[Filter]:

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import ijson
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from meadow.errors import MeadowError
+from meadow.schemas.manifest import Manifest
 from meadow.schemas.outputs import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME, MANIFEST_NAME
 from meadow.stats.tokens import TokenCounter
 
@@ -26,7 +28,7 @@ BATCH = 512
 @dataclass
 class Build:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     dropped_samples: dict[str, dict[str, list[dict[str, Any]]]] | None
     """source -> reason -> records (dropped_samples.json); None where the build wrote none."""
     contamination: list[dict[str, Any]]
@@ -44,8 +46,7 @@ def load_build(build_dir: str | Path, *, contamination_rows: int = 50) -> Build:
     manifest_path = path / MANIFEST_NAME
     if not manifest_path.is_file():
         raise MeadowError(f"{path}: no {MANIFEST_NAME} in this folder; expected {expected}")
-    manifest = _read_json(manifest_path)
-    _check_manifest(manifest_path, manifest)
+    manifest = _check_manifest(manifest_path, _read_json(manifest_path))
     dropped_path = path / DROPPED_NAME
     dropped = _read_json(dropped_path) if dropped_path.is_file() else None
     if dropped is not None and not (
@@ -70,7 +71,7 @@ def _read_json(path: Path) -> Any:
         raise MeadowError(f"{path}: cannot read it ({err.strerror or err})") from None
 
 
-def _check_manifest(path: Path, manifest: Any) -> None:
+def _check_manifest(path: Path, manifest: Any) -> Manifest:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("sources"), dict):
         raise MeadowError(f"{path}: not a meadow manifest (expected an object with a 'sources' object)")
     for name, s in manifest["sources"].items():
@@ -79,6 +80,12 @@ def _check_manifest(path: Path, manifest: Any) -> None:
         for key in ("dropped", "contaminated", "near_duplicate_of", "duplicate_of"):
             if key in s and not isinstance(s[key], dict):
                 raise MeadowError(f"{path}: source {name!r}: '{key}' must be an object of counts")
+    try:
+        return Manifest.model_validate(manifest)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise MeadowError(f"{path}: not a meadow manifest ({where}: {first['msg']})") from None
 
 
 def _read_contamination(path: Path, keep: int) -> tuple[list[dict[str, Any]], int | None]:

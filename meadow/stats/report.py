@@ -22,6 +22,7 @@ from typing import Any
 from meadow import __version__
 from meadow.errors import MeadowError
 from meadow.io import atomic_dir, write_json_file
+from meadow.schemas.manifest import Manifest
 from meadow.schemas.outputs import CONTAMINATION_NAME, JSON_NAME
 from meadow.stats import plots
 from meadow.stats.collect import FIELDS, Build, RecordScan, load_build, scan_records
@@ -146,24 +147,24 @@ def _warnings(rows: Sequence[Funnel], scan: RecordScan) -> list[str]:
     return out
 
 
-def _reason_rows(manifest: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
+def _reason_rows(manifest: Manifest) -> list[tuple[str, str, str, int]]:
     """(source, reason, step, count) for every drop reason, in recipe then step order."""
     order = {s.key: i for i, s in enumerate(STEPS)}
     out = []
-    for name, s in manifest["sources"].items():
-        reasons = [(name, r, reason_step(r), int(c)) for r, c in (s.get("dropped") or {}).items() if c]
+    for name, s in manifest.sources.items():
+        reasons = [(name, r, reason_step(r), int(c)) for r, c in s.dropped.items() if c]
         out += sorted(reasons, key=lambda r: (order[r[2]], r[1]))
     return out
 
 
-def _contamination_by_benchmark(manifest: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+def _contamination_by_benchmark(manifest: Manifest) -> dict[str, dict[str, int]]:
     """benchmark -> source -> records removed, from each source's ``contaminated`` counts."""
     out: dict[str, dict[str, int]] = {}
-    benchmarks = (manifest.get("decontamination") or {}).get("benchmarks") or {}
+    benchmarks = (manifest.decontamination or {}).get("benchmarks") or {}
     for name in benchmarks:
         out[name] = {}
-    for source, s in manifest["sources"].items():
-        for bench, count in (s.get("contaminated") or {}).items():
+    for source, s in manifest.sources.items():
+        for bench, count in (s.contaminated or {}).items():
             if count:
                 out.setdefault(bench, {})[source] = int(count)
     return out
@@ -306,7 +307,7 @@ def _page(
     warnings: Sequence[str],
 ) -> str:
     m = build.manifest
-    recipe = m.get("recipe") or {}
+    recipe = m.recipe
     name = recipe.get("name") or build.path.name
     sections = [
         ("steps", "Records per source", _steps_section(m, rows, images)),
@@ -322,10 +323,10 @@ def _page(
     if warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
         warn = f'<div class="warn"><strong>Check this build:</strong><ul>{items}</ul></div>'
-    total = (m.get("totals") or {}).get("records", sum(f.kept for f in rows))
-    sha = str(m.get("recipe_sha256", ""))[:16]
+    total = m.totals.records if "totals" in m.model_fields_set else sum(f.kept for f in rows)
+    sha = m.recipe_sha256[:16]
     recipe_line = (
-        f"<code>{_e(m.get('recipe_path', '?'))}</code> (sha256 <code>{_e(sha)}</code>), "
+        f"<code>{_e(m.recipe_path or '?')}</code> (sha256 <code>{_e(sha)}</code>), "
         f"seed {_e(recipe.get('seed', '?'))}"
     )
     body = "".join(
@@ -348,7 +349,7 @@ def _page(
 <dt>build</dt><dd><code>{_e(build.path)}</code></dd>
 <dt>records</dt><dd>{total:,} from {len(rows)} sources</dd>
 <dt>recipe</dt><dd>{recipe_line}</dd>
-<dt>built by</dt><dd>meadow {_e(m.get("meadow_version", "?"))}; report by meadow stats {_e(__version__)}</dd>
+<dt>built by</dt><dd>meadow {_e(m.meadow_version or "?")}; report by meadow stats {_e(__version__)}</dd>
 </dl>
 {warn}
 <nav><ul>{nav}</ul></nav>
@@ -359,9 +360,7 @@ def _page(
 """
 
 
-def _steps_section(
-    m: Mapping[str, Any], rows: Sequence[Funnel], images: Mapping[str, tuple[str, bytes]]
-) -> str:
+def _steps_section(m: Manifest, rows: Sequence[Funnel], images: Mapping[str, tuple[str, bytes]]) -> str:
     ran = steps_run(m)
     top = '<tr><th rowspan="2">source</th><th rowspan="2">loader</th><th rowspan="2" class="num">read</th>'
     top += "".join(f'<th colspan="2">{_e(s.label)}</th>' for s in STEPS)
@@ -405,7 +404,7 @@ def _steps_section(
 
 
 def _drops_section(
-    m: Mapping[str, Any],
+    m: Manifest,
     reasons: Sequence[tuple[str, str, str, int]],
     images: Mapping[str, tuple[str, bytes]],
 ) -> str:
@@ -414,7 +413,7 @@ def _drops_section(
     label = {s.key: s.label for s in STEPS}
     body = []
     for source, reason, step, count in reasons:
-        examples = (m["sources"][source].get("drop_examples") or {}).get(reason) or []
+        examples = m.sources[source].drop_examples.get(reason) or []
         items = "".join(f"<li>{_e(x)}</li>" for x in examples[:3])
         body.append(
             f"<tr><td>{_e(source)}</td><td class='mono'>{_e(reason)}</td><td>{_e(label[step])}</td>"
@@ -430,7 +429,7 @@ def _contamination_section(
     m = build.manifest
     if not steps_run(m)["contaminated"]:
         return _not_run("Decontamination against evaluation benchmarks")
-    deco = m.get("decontamination") or {}
+    deco = m.decontamination or {}
     parts = []
     parts.append(_settings({k: v for k, v in deco.items() if k != "benchmarks"}))
     benchmarks = deco.get("benchmarks") or {}
@@ -492,7 +491,7 @@ def _plain(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _duplicates_section(m: Mapping[str, Any]) -> str:
+def _duplicates_section(m: Manifest) -> str:
     ran = steps_run(m)
     parts = ["<h3>Exact duplicates</h3>"]
     if not ran["duplicates"]:
@@ -500,8 +499,8 @@ def _duplicates_section(m: Mapping[str, Any]) -> str:
     else:
         rows = [
             f"<tr><td>{_e(name)}</td><td>{_e(of)}</td>{_num(int(count))}</tr>"
-            for name, s in m["sources"].items()
-            for of, count in (s.get("duplicate_of") or {}).items()
+            for name, s in m.sources.items()
+            for of, count in s.duplicate_of.items()
         ]
         parts.append(
             _table(["source", "duplicate of a record kept in", "rows"], rows, num_cols=[2])
@@ -512,16 +511,16 @@ def _duplicates_section(m: Mapping[str, Any]) -> str:
     if not ran["near_duplicates"]:
         parts.append(_not_run("Near-duplicate removal"))
         return "".join(parts)
-    near = m.get("near_dedup") or {}
+    near = m.near_dedup or {}
     parts.append(_settings({k: v for k, v in near.items() if k != "pairs"}))
-    short = any(s.get("near_dedup_short") for s in m["sources"].values())
+    short = any(s.near_dedup_short for s in m.sources.values())
     rows = [
-        f"<tr><td>{_e(name)}</td>{_num(int(s.get('near_duplicates') or 0))}<td>"
-        + ", ".join(f"{_e(of)}: {int(c):,}" for of, c in (s.get("near_duplicate_of") or {}).items())
+        f"<tr><td>{_e(name)}</td>{_num(s.near_duplicates or 0)}<td>"
+        + ", ".join(f"{_e(of)}: {int(c):,}" for of, c in (s.near_duplicate_of or {}).items())
         + "</td>"
-        + (_num(int(s.get("near_dedup_short") or 0)) if short else "")
+        + (_num(s.near_dedup_short or 0) if short else "")
         + "</tr>"
-        for name, s in m["sources"].items()
+        for name, s in m.sources.items()
     ]
     head = ["source", "near duplicates removed", "of records kept in"]
     head += ["records short of n (oversample margin ran out)"] if short else []
@@ -601,33 +600,31 @@ def _samples_section(build: Build, rows: Sequence[Funnel], scan: RecordScan) -> 
     return "".join(parts)
 
 
-def _build_section(m: Mapping[str, Any]) -> str:
+def _build_section(m: Manifest) -> str:
     parts = []
-    outputs = m.get("outputs") or {}
-    if outputs:
+    if m.outputs:
         body = [
-            f"<tr><td class='mono'>{_e(name)}</td>{_num(o.get('bytes'))}{_num(o.get('records'))}"
-            f"<td class='mono'>{_e(str(o.get('sha256', ''))[:16])}</td></tr>"
-            for name, o in outputs.items()
+            f"<tr><td class='mono'>{_e(name)}</td>{_num(o.bytes)}{_num(o.records)}"
+            f"<td class='mono'>{_e(o.sha256[:16])}</td></tr>"
+            for name, o in m.outputs.items()
         ]
         parts.append(
             "<h3>Outputs</h3>" + _table(["file", "bytes", "records", "sha256"], body, num_cols=[1, 2])
         )
     inputs = [
-        f"<tr><td>{_e(name)}</td><td class='mono text'>{_e(i.get('path', ''))}</td>{_num(i.get('bytes'))}"
-        f"<td class='mono'>{_e(str(i.get('sha256', ''))[:16])}</td></tr>"
-        for name, s in m["sources"].items()
-        for i in (s.get("inputs") or [])
+        f"<tr><td>{_e(name)}</td><td class='mono text'>{_e(i.path)}</td>{_num(i.bytes)}"
+        f"<td class='mono'>{_e(i.sha256[:16])}</td></tr>"
+        for name, s in m.sources.items()
+        for i in s.inputs
     ]
     if inputs:
         parts.append("<h3>Inputs</h3>" + _table(["source", "file", "bytes", "sha256"], inputs, num_cols=[2]))
-    versions = m.get("versions") or {}
-    if versions:
+    if m.versions:
         parts.append(
             "<h3>Versions</h3><p>"
-            + ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items())
-            + (f"; platform {_e(m['platform'])}" if m.get("platform") else "")
-            + (f"; built in {m['seconds']:,} s" if isinstance(m.get("seconds"), (int, float)) else "")
+            + ", ".join(f"{_e(k)} {_e(v)}" for k, v in m.versions.items())
+            + (f"; platform {_e(m.platform)}" if m.platform else "")
+            + (f"; built in {m.seconds:,} s" if "seconds" in m.model_fields_set else "")
             + "</p>"
         )
     return "".join(parts) or "<p class='muted'>The manifest records no files or versions.</p>"

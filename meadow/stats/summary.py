@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from meadow.schemas.manifest import Manifest, SourceReport
 
 FILTER_PREFIX = "filter_"
 CONTAMINATED_PREFIX = "contaminated"
@@ -72,11 +73,11 @@ class Funnel:
         return self.left()[-1] == self.kept
 
 
-def steps_run(manifest: Mapping[str, Any]) -> dict[str, bool]:
+def steps_run(manifest: Manifest) -> dict[str, bool]:
     """Which steps this build ran, judged from the manifest (and the recipe it records)."""
-    sources = manifest.get("sources") or {}
-    recipe = manifest.get("recipe") or {}
-    reasons = {r for s in sources.values() for r in (s.get("dropped") or {})}
+    sources = manifest.sources
+    recipe = manifest.recipe
+    reasons = {r for s in sources.values() for r in s.dropped}
     # A recipe with a `filters` section comes from a meadow whose builds always filter (some
     # filters are on by default); older builds have none.
     recipe_filters = "filters" in recipe or any(
@@ -85,53 +86,52 @@ def steps_run(manifest: Mapping[str, Any]) -> dict[str, bool]:
     return {
         "invalid": True,
         "filtered": recipe_filters or any(r.startswith(FILTER_PREFIX) for r in reasons),
-        "contaminated": "decontamination" in manifest
+        "contaminated": manifest.decontamination is not None
         or any(r.startswith(CONTAMINATED_PREFIX) for r in reasons)
-        or any("contaminated" in s for s in sources.values()),
+        or any(s.contaminated is not None for s in sources.values()),
         "duplicates": recipe.get("dedup", "exact") != "none",
-        "near_duplicates": "near_dedup" in manifest or any("near_duplicates" in s for s in sources.values()),
+        "near_duplicates": manifest.near_dedup is not None
+        or any(s.near_duplicates is not None for s in sources.values()),
         "subsampled": True,
     }
 
 
-def steps_not_run(manifest: Mapping[str, Any]) -> list[Step]:
+def steps_not_run(manifest: Manifest) -> list[Step]:
     ran = steps_run(manifest)
     return [s for s in STEPS if not ran[s.key]]
 
 
-def funnel(name: str, s: Mapping[str, Any], ran: Mapping[str, bool]) -> Funnel:
+def funnel(name: str, s: SourceReport, ran: Mapping[str, bool]) -> Funnel:
     """One source's Funnel from its manifest entry ``s``; ``ran`` from steps_run."""
-    dropped: Mapping[str, int] = s.get("dropped") or {}
     by_step = {"invalid": 0, "filtered": 0, "contaminated": 0}
-    for reason, count in dropped.items():
+    for reason, count in s.dropped.items():
         by_step[reason_step(reason)] += int(count)
-    if not by_step["contaminated"] and isinstance(s.get("contaminated"), Mapping):
+    if not by_step["contaminated"] and s.contaminated:
         # counted per benchmark only (not among the drop reasons)
-        by_step["contaminated"] = sum(int(v) for v in s["contaminated"].values())
-    read, kept = int(s.get("read", 0)), int(s.get("sampled", 0))
+        by_step["contaminated"] = sum(int(v) for v in s.contaminated.values())
     removed: dict[str, int | None] = {
         **by_step,
-        "duplicates": int(s.get("duplicates", 0)),
-        "near_duplicates": int(s.get("near_duplicates", 0)),
+        "duplicates": s.duplicates,
+        "near_duplicates": s.near_duplicates or 0,
     }
-    removed["subsampled"] = max(0, read - sum(v or 0 for v in removed.values()) - kept)
+    removed["subsampled"] = max(0, s.read - sum(v or 0 for v in removed.values()) - s.sampled)
     for key in STEP_KEYS:
         if not ran[key] and not removed[key]:
             removed[key] = None
-    return Funnel(name, str(s.get("loader", "")), s.get("n", "all"), read, removed, kept)
+    return Funnel(name, s.loader, s.n, s.read, removed, s.sampled)
 
 
-def funnels(manifest: Mapping[str, Any]) -> list[Funnel]:
+def funnels(manifest: Manifest) -> list[Funnel]:
     """Every source's Funnel, in recipe order."""
     ran = steps_run(manifest)
-    return [funnel(name, s, ran) for name, s in (manifest.get("sources") or {}).items()]
+    return [funnel(name, s, ran) for name, s in manifest.sources.items()]
 
 
 def _cell(value: str) -> str:
     return value.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def summary_markdown(manifest: Mapping[str, Any], licenses: Mapping[str, str] | None = None) -> str:
+def summary_markdown(manifest: Manifest, licenses: Mapping[str, str] | None = None) -> str:
     """The per-source summary as a markdown table (plus a total row), as the dataset card shows it.
 
     Columns: source, loader, read, one per step the build ran (rows removed), n, kept, and with

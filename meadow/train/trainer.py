@@ -422,6 +422,7 @@ def data_provenance(data_path: str | Path, records: int | None = None) -> dict[s
     """The data file's sha256 and record count and, when it is a meadow build's output (a
     manifest.json beside it), the build's recipe name, manifest sha256 and record count."""
     from meadow.io import file_info
+    from meadow.schemas.manifest import Manifest
     from meadow.schemas.outputs import MANIFEST_NAME
     from meadow.train.data import data_file
 
@@ -437,16 +438,17 @@ def data_provenance(data_path: str | Path, records: int | None = None) -> dict[s
     manifest_path = path.parent / MANIFEST_NAME
     if manifest_path.is_file():
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            listed = manifest.get("outputs", {}).get(path.name) or {}
+            manifest = Manifest.read(manifest_path)
+        except MeadowError as err:
+            log.warning("%s; the data's build is not recorded", err)
+        else:
+            listed = manifest.outputs.get(path.name)
             out["build"] = {
-                "recipe": manifest["recipe"]["name"],
+                "recipe": manifest.recipe.get("name"),
                 "manifest_sha256": file_info(manifest_path)["sha256"],
-                "recipe_sha256": manifest.get("recipe_sha256"),
-                "records": manifest.get("totals", {}).get("records"),
-                "meadow_version": manifest.get("meadow_version"),
-                "matches_manifest": listed.get("sha256") == info["sha256"],
+                "recipe_sha256": manifest.recipe_sha256 or None,
+                "records": manifest.totals.records if "totals" in manifest.model_fields_set else None,
+                "meadow_version": manifest.meadow_version or None,
+                "matches_manifest": listed is not None and listed.sha256 == info["sha256"],
             }
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            log.warning("%s: not a build manifest (%s); the data's build is not recorded", manifest_path, err)
     return out

@@ -50,7 +50,7 @@ def test_build_rephrases_flashcards_and_textbook_sections(tmp_path):
     with FakeOpenAI() as server:
         result = build(write_recipe(tmp_path, server.url, EXAMPLE_SOURCES), progress=False)
         asked = server.total
-    m = result.manifest
+    m = result.manifest.to_json()
     cards, textbook = m["sources"]["cards"], m["sources"]["textbook"]
     assert cards["llm"]["passages"] == 9 and cards["llm"]["accepted"] == 9 and cards["sampled"] == 9
     assert textbook["llm"]["accepted"] == textbook["sampled"] == 6
@@ -73,7 +73,7 @@ def test_subsampled_passages_cost_about_n_answers_and_keep_the_lowest_ranks(tmp_
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
     assert len(rows) == 3
     assert asked == 3  # the window is max(room, concurrency) = 3: nothing rephrased in vain
-    st = result.manifest["sources"]["cards"]
+    st = result.manifest.to_json()["sources"]["cards"]
     assert st["llm"]["not_rephrased"] == 6
     ids = [f"anki/medical_deck:mdx-{i:04d}" for i in range(1, 12)]
     candidates = {r["id"] for r in rows}
@@ -95,7 +95,7 @@ def test_failed_rephrasing_is_counted_and_replaced_by_the_next_ranked_passage(tm
         result = build(
             write_recipe(tmp_path, server.url, sources, extra="  invalid_retries: 1\n"), progress=False
         )
-    st = result.manifest["sources"]["cards"]
+    st = result.manifest.to_json()["sources"]["cards"]
     assert st["sampled"] == 4
     assert st["dropped"].get("rephrase_unparseable", 0) == st["llm"]["failed"].get("rephrase_unparseable", 0)
 
@@ -169,7 +169,7 @@ def test_meadow_convert_command_writes_records_and_a_build_reuses_them(tmp_path,
         assert len(rows) == 9 and rows[0]["instruction"] == "Answer this question truthfully"
         assert server.total == 9
         result = build(recipe, progress=False)
-        assert result.manifest["sources"]["cards"]["llm"]["cache_hits"] == 9
+        assert result.manifest.to_json()["sources"]["cards"]["llm"]["cache_hits"] == 9
         assert server.total == 9 + 6  # only the textbook was asked now
         res = CliRunner().invoke(app, ["convert", str(recipe), "-s", "nope"])
         assert res.exit_code == 1 and "no source named nope" in res.output
@@ -194,7 +194,7 @@ def test_quality_filters_apply_to_rephrased_records(tmp_path):
     )
     with FakeOpenAI(behave) as server:
         result = build(write_recipe(tmp_path, server.url, sources), progress=False)
-    cards = result.manifest["sources"]["cards"]
+    cards = result.manifest.to_json()["sources"]["cards"]
     assert 0 < len(tagged) < 9
     assert cards["dropped"]["filter_boilerplate"] == len(tagged)
     assert cards["sampled"] == cards["llm"]["accepted"] - len(tagged)

@@ -27,7 +27,7 @@ def test_default_llm_is_the_embedded_smollm2_and_it_rephrases_real_flashcards(tm
         f"sources:\n  cards:\n    loader: anki\n    path: {notes}\n"
     )
     result = build(recipe, progress=False)
-    m = result.manifest
+    m = result.manifest.to_json()
     assert m["llm"]["backend"].startswith("local:SmolLM2-135M-Instruct@")
     llm = m["sources"]["cards"]["llm"]
     assert llm["passages"] == 2 and llm["requests"] >= 2
@@ -36,7 +36,7 @@ def test_default_llm_is_the_embedded_smollm2_and_it_rephrases_real_flashcards(tm
     assert all(r["input"].endswith("?") and r["output"] for r in rows)
     # The whole build again: every answer from the cache, identical output.
     again = build(recipe, output_dir=tmp_path / "again", progress=False)
-    assert again.manifest["sources"]["cards"]["llm"]["requests"] == 0
+    assert again.manifest.to_json()["sources"]["cards"]["llm"]["requests"] == 0
     assert (again.out_dir / JSON_NAME).read_bytes() == (result.out_dir / JSON_NAME).read_bytes()
     assert Path(meadow_cache).is_dir()
 

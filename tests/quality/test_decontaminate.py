@@ -217,7 +217,7 @@ benchmarks:
 """,
     )
     result = build(recipe, progress=False)
-    m = result.manifest
+    m = result.manifest.to_json()
     for name, s in m["sources"].items():
         expected = {"mmlu_devval": 153} if name == "mmlu" else {}
         assert s["contaminated"] == expected, name
@@ -296,7 +296,7 @@ benchmarks:
 
 def test_build_drops_and_reports_contaminated_records(tmp_path, tiny):
     result = build(tiny_recipe(tmp_path, tiny), progress=False)
-    m = result.manifest
+    m = result.manifest.to_json()
     s = m["sources"]["medqa"]
     assert s["read"] == 4 and s["sampled"] == 2
     assert s["dropped"] == {"contaminated": 2}
@@ -338,10 +338,13 @@ def test_build_drops_and_reports_contaminated_records(tmp_path, tiny):
 
 def test_decontaminate_picks_benchmarks_and_can_be_off(tmp_path, tiny):
     only = build(tiny_recipe(tmp_path, tiny, "decontaminate: {benchmarks: [mmlu_test]}\n"), progress=False)
-    assert only.manifest["sources"]["medqa"]["contaminated"] == {"mmlu_test": 1}
-    assert list(only.manifest["decontamination"]["benchmarks"]) == ["mmlu_test"]
+    assert only.manifest.to_json()["sources"]["medqa"]["contaminated"] == {"mmlu_test": 1}
+    assert list(only.manifest.to_json()["decontamination"]["benchmarks"]) == ["mmlu_test"]
     off = build(tiny_recipe(tmp_path, tiny, "decontaminate: {benchmarks: []}\n"), progress=False)
-    assert "decontamination" not in off.manifest and "contaminated" not in off.manifest["sources"]["medqa"]
+    assert (
+        "decontamination" not in off.manifest.to_json()
+        and "contaminated" not in off.manifest.to_json()["sources"]["medqa"]
+    )
     assert not (off.out_dir / CONTAMINATION_NAME).exists() and off.records == 4
 
 

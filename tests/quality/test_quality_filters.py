@@ -299,12 +299,12 @@ def test_build_counts_filter_drops_and_keeps_examples(tmp_path, examples_dir):
         "    filters:\n      min_output_chars: null\n"
     )
     result = build(recipe, progress=False)
-    s = result.manifest["sources"]["se"]
+    s = result.manifest.to_json()["sources"]["se"]
     assert s["read"] == s["dropped_total"] + s["duplicates"] + s["unique"]
     assert s["dropped"]["filter_tags"] == len(tagged)
     assert s["dropped"]["filter_length"] == len(short)
     assert s["sampled"] == len(records) - len(tagged) - len(short)
-    assert not any(k.startswith("filter_") for k in result.manifest["sources"]["cord"]["dropped"])
+    assert not any(k.startswith("filter_") for k in result.manifest.to_json()["sources"]["cord"]["dropped"])
     dropped = json.loads((result.out_dir / DROPPED_NAME).read_text())
     assert sorted(r["id"] for r in dropped["se"]["filter_tags"]) == sorted(r.id for r in tagged)
     assert {r["detail"] for r in dropped["se"]["filter_tags"]} == {

@@ -1,0 +1,159 @@
+"""What a build counts per source: counters that add up across shards.
+
+A source read in one pass and the same source read in shards by workers (meadow.build.shards)
+count into the same ``SourceStats``: each shard counts into its own, and the driver adds them,
+in file order (``total += part``), as datatrove's ``utils/stats.py`` adds the stats of its tasks.
+The one JSON form of a ``SourceStats`` (``to_json``/``from_json``) carries a shard's counts to the
+driver; the manifest's per-source report is made from it by meadow.build.manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from meadow.records import Record
+from meadow.sources import Drop
+
+DROP_EXAMPLES = 5
+"""How many examples the manifest keeps per drop reason, and dropped_samples.json per reason."""
+
+DroppedRow = tuple[int, str, dict[str, str]]
+"""(rank, id, the record's fields): a valid record left out, kept for dropped_samples.json."""
+
+
+@dataclass
+class SourceStats:
+    loader: str
+    n: int | str
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    read: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    drop_examples: dict[str, list[str]] = field(default_factory=dict)
+    duplicates: int = 0
+    duplicate_of: Counter[str] = field(default_factory=Counter)
+    near_duplicates: int | None = None  # None: the build does no near dedup
+    near_duplicate_of: Counter[str] = field(default_factory=Counter)
+    near_dedup_short: int = 0  # records short of n because the oversampled candidates ran out
+    unique: int = 0
+    sampled: int = 0
+    seconds: float = 0.0
+    llm: dict[str, Any] | None = None  # rephrasing accounting, for sources that yield passages
+    base: str = ""  # the folder recipe paths are relative to, with a trailing separator
+    dropped_records: dict[str, list[DroppedRow]] = field(default_factory=dict)
+    """reason -> the DROP_EXAMPLES lowest-ranked records dropped for it (for the stats report)."""
+    contaminated: Counter[str] | None = None
+    """benchmark -> records found in it (None: the build does not decontaminate)."""
+    contamination: list[dict[str, Any]] = field(default_factory=list)
+    """The lines of contamination.jsonl for this source."""
+
+    # ----------------------------------------------------------------------- counting
+
+    def drop(self, d: Drop) -> None:
+        """Count a unit a loader did not keep."""
+        self.dropped[d.reason] += 1
+        at = d.where.removeprefix(self.base)  # paths as the recipe gives them
+        self._example(d.reason, f"{at}: {d.detail}" if d.detail else at)
+
+    def drop_record(
+        self, reason: str, record: Record, rank_: int, detail: str = "", *, count: bool = True
+    ) -> None:
+        """A valid record left out for ``reason`` (a filter, contamination, a near duplicate).
+
+        ``count``: also count it in ``dropped`` (False for kinds counted apart, like near
+        duplicates). The records kept for dropped_samples.json are the lowest-ranked, so they do
+        not depend on row order.
+        """
+        if count:
+            self.dropped[reason] += 1
+            self._example(reason, f"{record.id}: {detail}" if detail else record.id)
+        row = {
+            "id": record.id,
+            "instruction": record.instruction,
+            "input": record.input,
+            "output": record.output,
+        }
+        if detail:
+            row["detail"] = detail
+        self.dropped_records[reason] = _lowest(
+            [*self.dropped_records.get(reason, []), (rank_, record.id, row)]
+        )
+
+    def _example(self, reason: str, text: str) -> None:
+        examples = self.drop_examples.setdefault(reason, [])
+        if len(examples) < DROP_EXAMPLES:
+            examples.append(text)
+
+    def contaminated_by(self, benchmark: str, row: dict[str, Any]) -> None:
+        """A record found in ``benchmark``: counted, and its contamination.jsonl line kept."""
+        if self.contaminated is not None:
+            self.contaminated[benchmark] += 1
+        self.contamination.append(row)
+
+    # ----------------------------------------------------------------------- adding
+
+    def __add__(self, other: SourceStats) -> SourceStats:
+        """The counts of ``self`` and then ``other`` (a later shard of the same source).
+
+        Counters add; a reason's examples are the first ``DROP_EXAMPLES`` of ``self``'s then
+        ``other``'s, so adding shards in file order keeps what one pass over the files keeps; the
+        records kept per reason are the lowest-ranked of both.
+        """
+        out = dataclasses.replace(self)
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name in ("loader", "n", "base", "inputs", "llm"):
+                value = a if a or not b else b  # the source's settings: the same in every part
+            elif f.name == "drop_examples":
+                value = {r: (a.get(r, []) + b.get(r, []))[:DROP_EXAMPLES] for r in {**a, **b}}
+            elif f.name == "dropped_records":
+                value = {r: _lowest(a.get(r, []) + b.get(r, [])) for r in {**a, **b}}
+            elif a is None or b is None:  # near_duplicates, contaminated: None where the step is off
+                value = b if a is None else a
+            else:
+                value = a + b
+            setattr(out, f.name, value)
+        return out
+
+    def __iadd__(self, other: SourceStats) -> SourceStats:
+        total = self + other
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(total, f.name))
+        return self
+
+    # ----------------------------------------------------------------------- one JSON form
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as plain JSON (a shard's ``.done`` marker carries it to the driver)."""
+        # not dataclasses.asdict: it rebuilds a Counter from (key, count) pairs, counting the pairs
+        return {f.name: json_safe(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourceStats:
+        st = cls(**data)
+        for name in ("dropped", "duplicate_of", "near_duplicate_of"):
+            setattr(st, name, Counter(getattr(st, name)))
+        if st.contaminated is not None:
+            st.contaminated = Counter(st.contaminated)
+        st.dropped_records = {
+            r: [(k, i, row) for k, i, row in rows] for r, rows in st.dropped_records.items()
+        }
+        return st
+
+    def dropped_samples(self) -> dict[str, list[dict[str, str]]]:
+        return {reason: [row for _, _, row in rows] for reason, rows in sorted(self.dropped_records.items())}
+
+
+def _lowest(rows: list[DroppedRow]) -> list[DroppedRow]:
+    return sorted(rows, key=lambda e: (e[0], e[1]))[:DROP_EXAMPLES]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with tuples as lists and Counters as dicts, as JSON reads it back."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
