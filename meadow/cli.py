@@ -342,7 +342,7 @@ def fetch(
     Exit status 1: a download failed or a manual download is still needed.
     """
     from meadow.hub.fetch import fetch as run_fetch
-    from meadow.hub.fetch import human_size
+    from meadow.io import human_size
 
     try:
         report = run_fetch(recipe, only=only, raw_dir=raw_dir, dry_run=dry_run, progress=not quiet)
@@ -461,7 +461,7 @@ def push(
     Token: HF_TOKEN, else the one saved by `hf auth login`. HF_ENDPOINT is
     honoured. The token is never written or logged.
     """
-    from meadow.hub.fetch import human_size
+    from meadow.io import human_size
 
     try:
         model_only = {

@@ -41,7 +41,7 @@ import yaml
 from meadow import __version__, sources
 from meadow.build.write import size_category
 from meadow.errors import MeadowError
-from meadow.hub.fetch import hf_endpoint, hf_token
+from meadow.hub.auth import hf_endpoint, hf_token
 from meadow.io import atomic_dir, file_info
 from meadow.schemas.outputs import CARD_NAME, MANIFEST_NAME, PARQUET_NAME
 

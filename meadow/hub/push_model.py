@@ -613,7 +613,7 @@ def _usage_section(run: TrainingRun, repo_id: str) -> str:
 
 
 def _files_section(files: list[tuple[str, int]]) -> str:
-    from meadow.hub.fetch import human_size
+    from meadow.io import human_size
 
     rows = [(f"`{path}`", human_size(size)) for path, size in files]
     return "## Files\n\n" + _table(rows, header=("file", "size"))
