@@ -480,7 +480,7 @@ def push(
             if given:
                 raise MeadowError(f"{', '.join(given)}: only with --model OUTPUT_DIR (a trained model)")
         if model is not None:
-            from meadow.hub.push_model import push_model
+            from meadow.hub.model import push_model
 
             result = push_model(
                 model,
@@ -496,7 +496,7 @@ def push(
                 stage_dir=stage_dir,
             )
         else:
-            from meadow.hub.push import push as run_push
+            from meadow.hub.dataset import push as run_push
 
             result = run_push(
                 build_dir,

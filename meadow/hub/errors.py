@@ -1,4 +1,4 @@
-"""The errors of `meadow fetch`, and how the others' errors are read for their messages."""
+"""The errors of `meadow fetch` and `meadow push`, and how the others' errors are read for their messages."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from meadow.errors import MeadowError
 
 class FetchError(MeadowError):
     """A download that failed, with what to do about it."""
+
+
+class PushError(MeadowError):
+    """A build that cannot be pushed, or a push the Hub refused."""
 
 
 def first_line(err: BaseException) -> str:

@@ -1,13 +1,16 @@
-"""Fixtures of the hub tests: the local servers of hub_fakes.py."""
+"""Fixtures of the hub tests: the local servers of hub_fakes.py, a demo build."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_fakes import COMMIT, OTHER, Reply, Seen, Server, serve_bytes, sha
+from hub_fakes import COMMIT, DEMO, OTHER, REPO, TOKEN, FakeHub, Reply, Seen, Server, serve_bytes, sha
+
+from meadow.build import build
 
 
 @pytest.fixture
@@ -88,3 +91,27 @@ def file_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Server, Server, 
             monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
             monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
             yield hub_server, cdn, state
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("builds")
+    return build(DEMO, output_dir=out, base_dir=REPO, progress=False).out_dir
+
+
+@pytest.fixture
+def build_dir(demo_build: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo build (tests may break it)."""
+    copy = tmp_path / "processed" / "demo"
+    shutil.copytree(demo_build, copy)
+    return copy
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    server = FakeHub()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    yield server
+    server.close()

@@ -1,10 +1,13 @@
 """Local stand-ins for the servers the hub tests talk to, on 127.0.0.1: a plain HTTP file server,
-and the recipes and archives the fetch tests use. The fixtures that start them are in conftest.py."""
+a fake Hugging Face Hub (for `meadow push`), and the recipes and archives the fetch tests use.
+The fixtures that start them are in conftest.py."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import json
 import socket
 import tarfile
 import threading
@@ -20,6 +23,8 @@ from meadow.hub.http import Net
 
 FAST = Net(retries=2, backoff=0.01, max_backoff=0.05, timeout=5)
 REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "recipes" / "demo.yaml"
+TOKEN = "hf_test_secret_token_123"
 DATA = bytes(range(256)) * 1200  # 300 KiB, not a multiple of any chunk size
 COMMIT = "a" * 40
 OTHER = "b" * 40
@@ -170,3 +175,102 @@ def hf_recipe(workdir: Path, name: str = "oasst.jsonl.gz", **extra: Any) -> Path
             }
         },
     )
+
+
+def front_matter(card: str) -> dict[str, Any]:
+    assert card.startswith("---\n")
+    return yaml.safe_load(card[4 : card.index("\n---\n", 4)])
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakeHub:
+    """The Hub endpoints that whoami, create_repo, create_branch and create_commit use, for the
+    dataset or model repository org/demo.
+
+    Files are answered "regular" by preupload, so the commit carries them base64-encoded;
+    the commit writes them to ``files``. Tokens other than TOKEN are rejected with 401."""
+
+    def __init__(self, *, commit_status: int = 200):
+        self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}
+        self.commit_status = commit_status
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                call = Call(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                hub.calls.append(call)
+                status, payload = hub.answer(call)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 401:
+                    self.send_header("X-Error-Message", "Invalid credentials in Authorization header")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve  # noqa: N815
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+    def answer(self, call: Call) -> tuple[int, Any]:
+        if call.headers.get("authorization") != f"Bearer {TOKEN}":
+            return 401, {"error": "Invalid credentials in Authorization header"}
+        path = call.path.split("?")[0]
+        if path == "/api/whoami-v2":
+            return 200, {"name": "tester", "type": "user"}
+        if path == "/api/repos/create":
+            kind = json.loads(call.body).get("type") or "model"
+            return 200, {"url": f"{self.url}/{'datasets/' if kind == 'dataset' else ''}org/demo"}
+        if path == "/api/validate-yaml":
+            return 200, {"errors": [], "warnings": []}
+        path = path.replace("/api/models/", "/api/datasets/", 1)  # the same answers for both
+        if path.startswith("/api/datasets/org/demo/branch/"):
+            return 200, {}
+        if path.startswith("/api/datasets/org/demo/preupload/"):
+            files = json.loads(call.body)["files"]
+            return 200, {
+                "files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
+            }
+        if path.startswith("/api/datasets/org/demo/commit/"):
+            if self.commit_status != 200:
+                return self.commit_status, {"error": "You don't have the rights to write to org/demo"}
+            for line in call.body.splitlines():
+                item = json.loads(line)
+                if item["key"] == "file":
+                    self.files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            return 200, {
+                "commitUrl": f"{self.url}/datasets/org/demo/commit/{'c' * 40}",
+                "commitOid": "c" * 40,
+            }
+        return 404, {"error": f"no route {path}"}
+
+    def paths(self) -> list[str]:
+        return [f"{c.method} {c.path.split('?')[0]}" for c in self.calls]
