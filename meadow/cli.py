@@ -342,7 +342,7 @@ def fetch(
     Exit status 1: a download failed or a manual download is still needed.
     """
     from meadow.hub.fetch import fetch as run_fetch
-    from meadow.hub.fetch import human_size
+    from meadow.io import human_size
 
     try:
         report = run_fetch(recipe, only=only, raw_dir=raw_dir, dry_run=dry_run, progress=not quiet)
@@ -461,7 +461,7 @@ def push(
     Token: HF_TOKEN, else the one saved by `hf auth login`. HF_ENDPOINT is
     honoured. The token is never written or logged.
     """
-    from meadow.hub.fetch import human_size
+    from meadow.io import human_size
 
     try:
         model_only = {
@@ -480,7 +480,7 @@ def push(
             if given:
                 raise MeadowError(f"{', '.join(given)}: only with --model OUTPUT_DIR (a trained model)")
         if model is not None:
-            from meadow.hub.push_model import push_model
+            from meadow.hub.model import push_model
 
             result = push_model(
                 model,
@@ -496,7 +496,7 @@ def push(
                 stage_dir=stage_dir,
             )
         else:
-            from meadow.hub.push import push as run_push
+            from meadow.hub.dataset import push as run_push
 
             result = run_push(
                 build_dir,

@@ -1,4 +1,4 @@
-"""Files and folders written atomically, and the helpers every writer shares.
+"""Files and folders written atomically, the helpers every writer shares, and sizes as people read them.
 
 Everything meadow writes goes to a temporary sibling first and is renamed into place, so a crash
 or Ctrl-C never leaves a half-written file or folder where a good one was.
@@ -43,6 +43,8 @@ def atomic_file(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename: a power cut never leaves an empty file
         _as_umask_allows(Path(tmp), 0o666)
         os.replace(tmp, path)
     except BaseException:
@@ -54,6 +56,21 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_file(path) as f:
         f.write(text)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Put the bytes of ``source`` at ``target`` atomically: a hard link where the file system
+    allows (no space used), else a copy written through ``atomic_file``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.link-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        with open(source, "rb") as src, atomic_file(target, "wb") as f:
+            shutil.copyfileobj(src, f, 1 << 20)
+        return
+    os.replace(tmp, target)
 
 
 @contextlib.contextmanager
@@ -95,3 +112,15 @@ def file_info(path: Path) -> dict[str, Any]:
         while block := f.read(1 << 20):
             h.update(block)
     return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def human_size(n: int | None) -> str:
+    """``1536`` -> ``1.5 KiB``; None -> ``?``."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover

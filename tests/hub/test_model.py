@@ -1,5 +1,5 @@
 """meadow push --model: a training run's output as a Hub model repository (staged folder, model
-card, refusals, one commit against the fake Hub of test_push.py on 127.0.0.1)."""
+card, refusals, one commit against the fake Hub of hub_fakes.py on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
-from test_push import TOKEN, FakeHub, demo_build, front_matter, hub  # noqa: F401 - fixtures
+from hub_fakes import TOKEN, front_matter
 from typer.testing import CliRunner
 
 from meadow.cli import app
 from meadow.errors import MeadowError
 from meadow.eval.results import RESULTS_FORMAT, markdown_table, summarize
-from meadow.hub.push import PushError
-from meadow.hub.push_model import find_run, push_model, stage_model
+from meadow.hub.errors import PushError
+from meadow.hub.model import push_model, stage_model
+from meadow.hub.training_run import find_run
 from meadow.io import file_info
 from meadow.models import ResolvedModel, weights_sha256
 from meadow.schemas.outputs import TRAIN_RUN_NAME
@@ -57,7 +58,7 @@ LORA_KEYS = [
 
 
 @pytest.fixture
-def run_dir(demo_build: Path, tmp_path: Path) -> Path:  # noqa: F811
+def run_dir(demo_build: Path, tmp_path: Path) -> Path:
     """What `meadow train --merge True` writes (LoRA on the embedded SmolLM2, data = the demo
     build), with tiny weights: adapter, tokenizer, settings, run record, a checkpoint with its
     optimizer state, the Trainer's pickle, peft's template card and the merged weights."""
@@ -377,7 +378,7 @@ def test_bad_eval_file_and_stage_folder(run_dir, tmp_path):
     push_model(run_dir, repo_id="org/x", stage_dir=tmp_path / "again")  # an earlier stage is replaced
 
 
-def test_data_provenance(demo_build, tmp_path):  # noqa: F811
+def test_data_provenance(demo_build, tmp_path):
     data = data_provenance(demo_build)
     assert data["records"] == 78 and data["file"] == "merged_medical_meadow.json"
     assert data["build"]["recipe"] == "demo" and data["build"]["matches_manifest"] is True
@@ -396,7 +397,7 @@ def test_data_provenance(demo_build, tmp_path):  # noqa: F811
 # --------------------------------------------------------------------------- the push
 
 
-def test_push_model_uploads_the_staged_folder_in_one_commit(run_dir, evals, tmp_path, hub, caplog):  # noqa: F811
+def test_push_model_uploads_the_staged_folder_in_one_commit(run_dir, evals, tmp_path, hub, caplog):
     caplog.set_level(logging.DEBUG)
     staged = stage_model(find_run(run_dir), tmp_path / "expected", repo_id="org/demo", eval_paths=evals)
     result = push_model(run_dir, repo_id="org/demo", eval_paths=evals, private=True)
@@ -424,7 +425,7 @@ def test_push_model_uploads_the_staged_folder_in_one_commit(run_dir, evals, tmp_
     assert TOKEN not in caplog.text
 
 
-def test_push_model_to_a_branch_and_errors(run_dir, hub, monkeypatch):  # noqa: F811
+def test_push_model_to_a_branch_and_errors(run_dir, hub, monkeypatch):
     push_model(run_dir, repo_id="org/demo", revision="v1")
     assert "POST /api/models/org/demo/branch/v1" in hub.paths()
     assert hub.paths()[-1] == "POST /api/models/org/demo/commit/v1"
@@ -437,7 +438,7 @@ def test_push_model_to_a_branch_and_errors(run_dir, hub, monkeypatch):  # noqa: 
     assert "hf_wrong" not in str(err.value)
 
 
-def test_a_bad_run_is_refused_before_the_hub_is_called(tmp_path, hub):  # noqa: F811
+def test_a_bad_run_is_refused_before_the_hub_is_called(tmp_path, hub):
     (tmp_path / "out").mkdir()
     with pytest.raises(PushError, match="no meadow_train.json"):
         push_model(tmp_path / "out", repo_id="org/demo")
@@ -498,7 +499,7 @@ def _tiny_model(folder: Path, texts: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_a_real_training_run_is_staged(demo_build, tmp_path):  # noqa: F811
+def test_a_real_training_run_is_staged(demo_build, tmp_path):
     """`meadow train` (1 step, a tiny local model) writes the run record, and its output stages."""
     from meadow.train.config import load_config
     from meadow.train.prompt import load_template

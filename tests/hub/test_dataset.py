@@ -1,54 +1,24 @@
-"""meadow push: verification of the build, the staged repository folder (loaded back with
-``datasets``), and one real commit round trip against a fake Hub on 127.0.0.1."""
+"""meadow push of a build: verification of the build and the staged repository folder (loaded back
+with ``datasets``)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import logging
 import shutil
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from hub_fakes import DEMO, REPO, front_matter
 from typer.testing import CliRunner
 
 from meadow import sources
 from meadow.build import build
 from meadow.cli import app
-from meadow.hub.push import PushError, find_build, push, stage, verify_build
+from meadow.hub.dataset import find_build, push, stage, verify_build
+from meadow.hub.errors import PushError
 from meadow.schemas.outputs import PARQUET_NAME
 from meadow.schemas.recipe import load_recipe
-
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "recipes" / "demo.yaml"
-TOKEN = "hf_test_secret_token_123"
-
-
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("builds")
-    return build(DEMO, output_dir=out, base_dir=REPO, progress=False).out_dir
-
-
-@pytest.fixture
-def build_dir(demo_build: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo build (tests may break it)."""
-    copy = tmp_path / "processed" / "demo"
-    shutil.copytree(demo_build, copy)
-    return copy
-
-
-def front_matter(card: str) -> dict[str, Any]:
-    assert card.startswith("---\n")
-    return yaml.safe_load(card[4 : card.index("\n---\n", 4)])
-
 
 # --------------------------------------------------------------------------- staging
 
@@ -191,176 +161,6 @@ def test_find_build(build_dir, tmp_path, monkeypatch):
     with pytest.raises(PushError, match="no build"):
         find_build(None, tmp_path / "nothing")
     assert find_build(DEMO) == Path("data/processed/demo")
-
-
-# --------------------------------------------------------------------------- a fake Hub
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class FakeHub:
-    """The Hub endpoints that whoami, create_repo, create_branch and create_commit use, for the
-    dataset or model repository org/demo.
-
-    Files are answered "regular" by preupload, so the commit carries them base64-encoded;
-    the commit writes them to ``files``. Tokens other than TOKEN are rejected with 401."""
-
-    def __init__(self, *, commit_status: int = 200):
-        self.calls: list[Call] = []
-        self.files: dict[str, bytes] = {}
-        self.commit_status = commit_status
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                call = Call(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                hub.calls.append(call)
-                status, payload = hub.answer(call)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status == 401:
-                    self.send_header("X-Error-Message", "Invalid credentials in Authorization header")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _serve  # noqa: N815
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-    def answer(self, call: Call) -> tuple[int, Any]:
-        if call.headers.get("authorization") != f"Bearer {TOKEN}":
-            return 401, {"error": "Invalid credentials in Authorization header"}
-        path = call.path.split("?")[0]
-        if path == "/api/whoami-v2":
-            return 200, {"name": "tester", "type": "user"}
-        if path == "/api/repos/create":
-            kind = json.loads(call.body).get("type") or "model"
-            return 200, {"url": f"{self.url}/{'datasets/' if kind == 'dataset' else ''}org/demo"}
-        if path == "/api/validate-yaml":
-            return 200, {"errors": [], "warnings": []}
-        path = path.replace("/api/models/", "/api/datasets/", 1)  # the same answers for both
-        if path.startswith("/api/datasets/org/demo/branch/"):
-            return 200, {}
-        if path.startswith("/api/datasets/org/demo/preupload/"):
-            files = json.loads(call.body)["files"]
-            return 200, {
-                "files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
-            }
-        if path.startswith("/api/datasets/org/demo/commit/"):
-            if self.commit_status != 200:
-                return self.commit_status, {"error": "You don't have the rights to write to org/demo"}
-            for line in call.body.splitlines():
-                item = json.loads(line)
-                if item["key"] == "file":
-                    self.files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-            return 200, {
-                "commitUrl": f"{self.url}/datasets/org/demo/commit/{'c' * 40}",
-                "commitOid": "c" * 40,
-            }
-        return 404, {"error": f"no route {path}"}
-
-    def paths(self) -> list[str]:
-        return [f"{c.method} {c.path.split('?')[0]}" for c in self.calls]
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    server = FakeHub()
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    yield server
-    server.close()
-
-
-def test_push_uploads_the_staged_folder_in_one_commit(build_dir, tmp_path, hub, caplog):
-    caplog.set_level(logging.DEBUG)
-    staged = stage(build_dir, tmp_path / "expected", repo_id="org/demo")
-    result = push(build_dir, repo_id="org/demo", private=True)
-    assert result.uploaded and result.commit_oid == "c" * 40 and "/commit/" in result.commit_url
-    assert hub.paths() == [
-        "GET /api/whoami-v2",
-        "POST /api/repos/create",
-        "POST /api/validate-yaml",
-        "POST /api/datasets/org/demo/preupload/main",
-        "POST /api/datasets/org/demo/commit/main",
-    ]
-    create = json.loads(hub.calls[1].body)
-    assert create["name"] == "demo" and create["organization"] == "org" and create["type"] == "dataset"
-    assert create.get("private") is True or create.get("visibility") == "private"
-    # One commit holding exactly the staged folder, byte for byte.
-    assert sorted(hub.files) == [p for p, _ in staged.files]
-    for path, data in hub.files.items():
-        assert data == (tmp_path / "expected" / path).read_bytes(), path
-    assert [op.path_in_repo for op in result.operations] == [p for p, _ in staged.files]
-    header = json.loads(hub.calls[-1].body.splitlines()[0])
-    assert header["key"] == "header" and "78 records" in header["value"]["summary"]
-    # The token travels in the Authorization header only: never in a file, a body or a log.
-    for call in hub.calls:
-        assert TOKEN.encode() not in call.body
-    assert all(TOKEN.encode() not in data for data in hub.files.values())
-    assert TOKEN not in caplog.text
-
-
-def test_push_to_a_branch_creates_it(build_dir, hub):
-    push(build_dir, repo_id="org/demo", revision="v1")
-    assert "POST /api/datasets/org/demo/branch/v1" in hub.paths()
-    assert hub.paths()[-1] == "POST /api/datasets/org/demo/commit/v1"
-
-
-def test_a_rejected_token_is_a_clear_error(build_dir, hub, monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_wrong")
-    with pytest.raises(PushError) as err:
-        push(build_dir, repo_id="org/demo")
-    text = str(err.value)
-    assert "rejected the token from HF_TOKEN" in text and "401" in text and "Nothing was pushed" in text
-    assert "hf_wrong" not in text
-    assert hub.paths() == ["GET /api/whoami-v2"]
-
-
-def test_no_write_access_is_a_clear_error(build_dir, hub):
-    hub.commit_status = 403
-    with pytest.raises(PushError, match="no write access"):
-        push(build_dir, repo_id="org/demo")
-    assert hub.files == {}
-
-
-def test_a_missing_token_is_a_clear_error(build_dir, monkeypatch, tmp_path):
-    import huggingface_hub
-
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    with pytest.raises(PushError, match="no Hugging Face token"):
-        push(build_dir, repo_id="org/demo")
 
 
 def test_push_checks_the_build_before_anything_else(build_dir, hub):
