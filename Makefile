@@ -32,6 +32,7 @@ demo: install
 
 test: install-test
 	$(BIN)/ruff check meadow tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: install

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,9 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from meadow.build import build
+from meadow.build.stats import SourceStats
 from meadow.cli import app
 from meadow.errors import MeadowError
 from meadow.schemas.outputs import JSON_NAME, MANIFEST_NAME, PARQUET_NAME
+from meadow.sources import Drop
 
 CORD = "cord19/metadata.first150.csv"
 
@@ -187,14 +190,61 @@ def test_demo_recipe_builds_every_example(tmp_path, monkeypatch):
 def test_row_order_does_not_change_the_build(tmp_path, raw_fixtures):
     with open(raw_fixtures / CORD, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    outputs = []
+    outputs, examples = [], []
     for k, order in enumerate((rows[1:], rows[:0:-1])):
         src = tmp_path / f"in{k}.csv"
         with open(src, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([rows[0], *order])
-        r = recipe(
-            tmp_path, f"sources:\n  cord19:\n    loader: cord19\n    path: {src}\n    n: 30\n", f"r{k}.yaml"
-        )
-        out = build(r, output_dir=tmp_path / f"out{k}", progress=False).out_dir
-        outputs.append((out / JSON_NAME).read_bytes())
+        body = f"sources:\n  cord19:\n    loader: cord19\n    path: {src}\n    n: 30\n"
+        body += "    filters: {min_output_chars: 1500}\n"
+        result = build(recipe(tmp_path, body, f"r{k}.yaml"), output_dir=tmp_path / f"out{k}", progress=False)
+        outputs.append((result.out_dir / JSON_NAME).read_bytes())
+        examples.append(result.manifest.sources["cord19"].drop_examples["filter_length"])
     assert outputs[0] == outputs[1]
+    # the manifest's examples of a reason are its lowest-ranked records, not the first ones read
+    assert examples[0] == examples[1] and len(examples[0]) == 5
+
+
+def test_source_stats_add_up_in_any_order():
+    def part(ids: list[str]) -> SourceStats:
+        st = SourceStats(loader="x", n="all", seed=3)
+        for i in ids:
+            st.read += 1
+            st.drop(Drop("no_abstract", f"f.csv:{i}"))
+        return st
+
+    a, b = part([str(i) for i in range(8)]), part([str(i) for i in range(8, 20)])
+    ab, ba = a + b, b + a
+    assert ab.read == ba.read == 20 and ab.dropped == ba.dropped == {"no_abstract": 20}
+    assert ab.drop_examples == ba.drop_examples == part([str(i) for i in range(20)]).drop_examples
+    assert SourceStats.from_json(json.loads(json.dumps(ab.to_json()))) == ab
+
+
+def test_a_source_whose_loader_gives_nothing_stops_the_build_unless_allowed(tmp_path, raw_fixtures):
+    good = tmp_path / "good.csv"
+    split_csv(raw_fixtures / CORD, {good: slice(0, 40)})
+    nothing = tmp_path / "nothing.csv"  # rows, but none with an abstract: the loader drops them all
+    with open(raw_fixtures / CORD, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    abstract = rows[0].index("abstract")
+    with open(nothing, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(
+            [rows[0], *([c if i != abstract else "" for i, c in enumerate(r)] for r in rows[1:4])]
+        )
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(",".join(rows[0]) + "\n", encoding="utf-8")
+    first = build(recipe(tmp_path, f"sources:\n  a: {{loader: cord19, path: '{good}'}}\n"), progress=False)
+    before = (first.out_dir / JSON_NAME).read_bytes()
+    for path, why in (
+        (nothing, "the loader dropped all 3 rows it read (no_abstract 3)"),
+        (header_only, "its files hold no row"),
+    ):
+        body = f"sources:\n  a: {{loader: cord19, path: '{good}'}}\n  b: {{loader: cord19, path: '{path}'}}\n"
+        with pytest.raises(
+            MeadowError, match=rf"source 'b' \(.*{path.name}\): {re.escape(why)}.*allow_empty: true"
+        ):
+            build(recipe(tmp_path, body), progress=False)
+        assert (first.out_dir / JSON_NAME).read_bytes() == before  # the last good build is intact
+        allowed = body.replace(f"path: '{path}'", f"path: '{path}', allow_empty: true")
+        result = build(recipe(tmp_path, allowed), progress=False)
+        assert result.manifest.sources["b"].sampled == 0 and result.records == first.records

@@ -56,7 +56,7 @@ def convert(
     with Rephrasing(recipe, base) as rephrasing:
         for name in names:
             entry = recipe.sources[name]
-            st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
+            st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}", seed=recipe.seed)
             kept = run_source(
                 name,
                 recipe,

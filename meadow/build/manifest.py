@@ -36,7 +36,7 @@ def source_report(st: SourceStats) -> SourceReport:
         read=st.read,
         dropped=dict(sorted(st.dropped.items())),
         dropped_total=sum(st.dropped.values()),
-        drop_examples=dict(sorted(st.drop_examples.items())),
+        drop_examples=st.examples(),
         duplicates=st.duplicates,
         duplicate_of=dict(sorted(st.duplicate_of.items())),
         near_duplicates=st.near_duplicates,

@@ -30,6 +30,7 @@ from meadow.build.select import Rephrasing, on_error_of, run_source
 from meadow.build.shards import Sharded, remove_work
 from meadow.build.stats import SourceStats
 from meadow.build.write import write_build
+from meadow.errors import MeadowError
 from meadow.quality import decontaminate, filters
 from meadow.quality.near_dedup import NearDedupIndex
 from meadow.records import Record
@@ -106,7 +107,7 @@ def build(
         # reduce
         for name, paths in plan.items():
             entry = recipe.sources[name]
-            st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}")
+            st = SourceStats(loader=entry.loader, n=entry.n, base=f"{base}{os.sep}", seed=recipe.seed)
             st.inputs = [input_file(p, base).model_dump() for p in paths]
             t0 = time.perf_counter()
             records = run_source(
@@ -124,6 +125,8 @@ def build(
             )
             st.sampled = len(records)
             st.seconds = time.perf_counter() - t0
+            if not st.yielded and not entry.allow_empty:
+                raise MeadowError(_empty_source(name, st, paths, base))
             stats[name] = st
             kept.extend(records)
             if st.llm is not None:
@@ -157,3 +160,17 @@ def build(
     if sharded is not None and not options.keep_work:
         remove_work(work)
     return BuildResult(final, len(kept), manifest)
+
+
+def _empty_source(name: str, st: SourceStats, paths: list[Path], base: Path) -> str:
+    """Why a source's loader gave no record, for the error that stops the build."""
+    files = ", ".join(input_file(p, base).path for p in paths)
+    if not st.read:
+        why = "its files hold no row"
+    else:
+        reasons = ", ".join(f"{r} {c:,}" for r, c in st.dropped.most_common())
+        why = f"the loader dropped all {st.read:,} rows it read ({reasons})"
+    return (
+        f"source {name!r} ({files}): {why}. The previous build is left as it was. If the source is "
+        "meant to add nothing, set `allow_empty: true` on it in the recipe."
+    )

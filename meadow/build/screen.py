@@ -100,7 +100,9 @@ def scan(
                 bar.update(1024)
             if isinstance(item, Drop):
                 drop_or_fail(st, item, name, on_error)
-            elif isinstance(item, Passage):
+                continue
+            st.yielded += 1
+            if isinstance(item, Passage):
                 on_passage(rank(screen.seed, item.id), item)
             else:
                 verdict = screen.check(item)

@@ -15,10 +15,8 @@ The reduce phase stays in the driver (meadow.build): per source in recipe order,
 counts are merged and their records offered to the source's sample in shard order, which is
 file order. The sample, exact dedup against earlier sources, rephrasing, near dedup and the
 outputs then run exactly as in a single-process build, so the outputs are byte-identical
-whatever the executor and the number of workers. Drop examples merge deterministically: the
-manifest keeps a reason's first five examples in file order, and the first five of a source are
-among the first five of its shards, taken in order. The only drop counted in the reduce,
-``duplicate_id``, is never a loader's reason.
+whatever the executor and the number of workers. The shards' counts add up (meadow.build.stats):
+a reason's examples are its lowest-ranked, so they are the same however the shards are taken.
 
 Why whole files, not byte ranges. Loaders keep state within a file (StackExchange pairs answers
 with the questions before them in one Posts.xml; an OpenAssistant tree is one JSON line but a
@@ -186,7 +184,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
         decon.records.clear()
         decon.found = {k: set() for k in decon.found}
     spec = sources.get(job.loader)
-    st = SourceStats(loader=job.loader, n="all", base=job.base)
+    st = SourceStats(loader=job.loader, n="all", base=job.base, seed=job.seed)
     if decon is not None:
         st.contaminated = Counter()
     steps = [*filters.build_filters(job.filters), *([decon] if decon is not None else [])]

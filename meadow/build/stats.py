@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from meadow.build.sample import rank
 from meadow.records import Record
 from meadow.sources import Drop
 
@@ -30,8 +31,12 @@ class SourceStats:
     n: int | str
     inputs: list[dict[str, Any]] = field(default_factory=list)
     read: int = 0
+    yielded: int = 0  # records and passages the loader gave (the rest of ``read`` it dropped)
     dropped: Counter[str] = field(default_factory=Counter)
-    drop_examples: dict[str, list[str]] = field(default_factory=dict)
+    drop_examples: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    """reason -> the DROP_EXAMPLES lowest-ranked examples (rank, "where: detail") of it: a record's
+    rank, or for a loader's drop the seeded rank of its text, so the choice does not depend on
+    which rows come first."""
     duplicates: int = 0
     duplicate_of: Counter[str] = field(default_factory=Counter)
     near_duplicates: int | None = None  # None: the build does no near dedup
@@ -42,6 +47,7 @@ class SourceStats:
     seconds: float = 0.0
     llm: dict[str, Any] | None = None  # rephrasing accounting, for sources that yield passages
     base: str = ""  # the folder recipe paths are relative to, with a trailing separator
+    seed: int = 0  # the recipe's seed: ranks the examples of loader drops
     dropped_records: dict[str, list[DroppedRow]] = field(default_factory=dict)
     """reason -> the DROP_EXAMPLES lowest-ranked records dropped for it (for the stats report)."""
     contaminated: Counter[str] | None = None
@@ -55,7 +61,8 @@ class SourceStats:
         """Count a unit a loader did not keep."""
         self.dropped[d.reason] += 1
         at = d.where.removeprefix(self.base)  # paths as the recipe gives them
-        self._example(d.reason, f"{at}: {d.detail}" if d.detail else at)
+        text = f"{at}: {d.detail}" if d.detail else at
+        self._example(d.reason, rank(self.seed, text), text)
 
     def drop_record(
         self, reason: str, record: Record, rank_: int, detail: str = "", *, count: bool = True
@@ -68,7 +75,7 @@ class SourceStats:
         """
         if count:
             self.dropped[reason] += 1
-            self._example(reason, f"{record.id}: {detail}" if detail else record.id)
+            self._example(reason, rank_, f"{record.id}: {detail}" if detail else record.id)
         row = {
             "id": record.id,
             "instruction": record.instruction,
@@ -81,10 +88,8 @@ class SourceStats:
             [*self.dropped_records.get(reason, []), (rank_, record.id, row)]
         )
 
-    def _example(self, reason: str, text: str) -> None:
-        examples = self.drop_examples.setdefault(reason, [])
-        if len(examples) < DROP_EXAMPLES:
-            examples.append(text)
+    def _example(self, reason: str, rank_: int, text: str) -> None:
+        self.drop_examples[reason] = _lowest([*self.drop_examples.get(reason, []), (rank_, text)])
 
     def contaminated_by(self, benchmark: str, row: dict[str, Any]) -> None:
         """A record found in ``benchmark``: counted, and its contamination.jsonl line kept."""
@@ -97,18 +102,15 @@ class SourceStats:
     def __add__(self, other: SourceStats) -> SourceStats:
         """The counts of ``self`` and then ``other`` (a later shard of the same source).
 
-        Counters add; a reason's examples are the first ``DROP_EXAMPLES`` of ``self``'s then
-        ``other``'s, so adding shards in file order keeps what one pass over the files keeps; the
-        records kept per reason are the lowest-ranked of both.
+        Counters add; the examples and records kept per reason are the lowest-ranked of both, so
+        adding shards keeps what one pass over the files keeps, in whatever order they are added.
         """
         out = dataclasses.replace(self)
         for f in dataclasses.fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name in ("loader", "n", "base", "inputs", "llm"):
+            if f.name in ("loader", "n", "base", "seed", "inputs", "llm"):
                 value = a if a or not b else b  # the source's settings: the same in every part
-            elif f.name == "drop_examples":
-                value = {r: (a.get(r, []) + b.get(r, []))[:DROP_EXAMPLES] for r in {**a, **b}}
-            elif f.name == "dropped_records":
+            elif f.name in ("drop_examples", "dropped_records"):
                 value = {r: _lowest(a.get(r, []) + b.get(r, [])) for r in {**a, **b}}
             elif a is None or b is None:  # near_duplicates, contaminated: None where the step is off
                 value = b if a is None else a
@@ -137,16 +139,20 @@ class SourceStats:
             setattr(st, name, Counter(getattr(st, name)))
         if st.contaminated is not None:
             st.contaminated = Counter(st.contaminated)
-        st.dropped_records = {
-            r: [(k, i, row) for k, i, row in rows] for r, rows in st.dropped_records.items()
-        }
+        st.dropped_records = {r: [tuple(e) for e in rows] for r, rows in st.dropped_records.items()}
+        st.drop_examples = {r: [tuple(e) for e in rows] for r, rows in st.drop_examples.items()}
         return st
+
+    def examples(self) -> dict[str, list[str]]:
+        """reason -> its example texts, lowest rank first (the manifest's ``drop_examples``)."""
+        return {reason: [text for _, text in rows] for reason, rows in sorted(self.drop_examples.items())}
 
     def dropped_samples(self) -> dict[str, list[dict[str, str]]]:
         return {reason: [row for _, _, row in rows] for reason, rows in sorted(self.dropped_records.items())}
 
 
-def _lowest(rows: list[DroppedRow]) -> list[DroppedRow]:
+def _lowest(rows: list[Any]) -> list[Any]:
+    """The ``DROP_EXAMPLES`` lowest of (rank, id or text, ...) entries."""
     return sorted(rows, key=lambda e: (e[0], e[1]))[:DROP_EXAMPLES]
 
 

@@ -101,7 +101,14 @@ _BAND_MULTS = _fmix64(np.arange(1, 1025, dtype=_U64)) | _U64(1)  # odd multiplie
 
 
 def words(record: Text) -> list[str]:
-    """The words compared: NFKC, case-folded ``\\w+`` runs of instruction, input and output."""
+    """The words compared: NFKC, case-folded ``\\w+`` runs of instruction, input and output.
+
+    Not meadow.text.words on purpose: that normaliser (filters, decontamination) drops single
+    letters so that option letters do not matter when a question is compared with its copy; here
+    single letters are content ("vitamin a" vs "vitamin k", "type a" vs "type b" personalities), and
+    dropping them would merge records that differ only there. The field separator keeps a shingle
+    from spanning the instruction and the output.
+    """
     out: list[str] = []
     for i, text in enumerate((record.instruction, record.input, record.output)):
         if i:

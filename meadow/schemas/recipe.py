@@ -42,7 +42,13 @@ class SourceEntry(BaseModel):
         None, description="malformed rows: count and skip, or fail the build (default: the recipe's)"
     )
     fetch: list[FetchEntry] = Field(
-        default_factory=list, description="where `meadow fetch` gets the raw files (see meadow/fetch_spec.py)"
+        default_factory=list,
+        description="where `meadow fetch` gets the raw files (see meadow/schemas/fetch.py)",
+    )
+    allow_empty: bool = Field(
+        False,
+        description="build even when this source keeps no record (by default that stops the build: an "
+        "empty or truncated download should not silently vanish from the data)",
     )
     filters: FilterSettings = Field(
         default_factory=FilterSettings,
