@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import platform
+import resource
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -48,7 +50,24 @@ def source_report(st: SourceStats) -> SourceReport:
         contaminated=None if st.contaminated is None else dict(sorted(st.contaminated.items())),
         llm=st.llm,
         seconds=round(st.seconds, 3),
+        steps=steps(st.step_seconds),
+        peak_rss_mib=st.peak_rss_mib,
     )
+
+
+STEP_ORDER = ("load", "filter", "decontaminate", "sample", "rephrase", "near_dedup", "write")
+
+
+def steps(seconds: Mapping[str, float]) -> dict[str, float]:
+    """Seconds per step, in the order a record meets them, rounded to milliseconds."""
+    rounded = {k: round(seconds.get(k, 0.0), 3) for k in STEP_ORDER}
+    return {k: v for k, v in rounded.items() if v}
+
+
+def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory of this process (or of its finished children), in MiB."""
+    kib = resource.getrusage(who).ru_maxrss  # KiB on Linux (bytes on macOS)
+    return round(kib / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def versions() -> dict[str, str]:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meadow.build import executors
-from meadow.build.manifest import input_file
+from meadow.build.manifest import input_file, peak_rss_mib, steps
 from meadow.build.manifest import manifest as make_manifest
 from meadow.build.select import Rephrasing, on_error_of, run_source
 from meadow.build.shards import Sharded, remove_work
@@ -125,6 +127,7 @@ def build(
             )
             st.sampled = len(records)
             st.seconds = time.perf_counter() - t0
+            st.peak_rss_mib = peak_rss_mib()
             if not st.yielded and not entry.allow_empty:
                 raise MeadowError(_empty_source(name, st, paths, base))
             stats[name] = st
@@ -146,6 +149,9 @@ def build(
     manifest.executor = sharded.info if sharded is not None else None
     if decon is not None:
         manifest.decontamination = decon.report(lambda p: input_file(p, base).model_dump())
+    if sharded is not None and sharded.info is not None:
+        sharded.info["workers_peak_rss_mib"] = peak_rss_mib(resource.RUSAGE_CHILDREN)
+    manifest.steps = steps(sum((st.step_seconds for st in stats.values()), Counter()))
     write_build(
         final,
         kept,

@@ -9,8 +9,10 @@ the first rejection is counted here, the rest compete for the source's sample.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from meadow.build.sample import content_key, rank
@@ -19,7 +21,7 @@ from meadow.errors import InputError, MeadowError
 from meadow.quality import filters
 from meadow.quality.base import Rejection, Step
 from meadow.records import Passage, Record
-from meadow.schemas.recipe import Recipe
+from meadow.schemas.quality import FilterSettings
 from meadow.sources import Drop
 
 OnRecord = Callable[[int, "int | None", Record], None]
@@ -39,24 +41,32 @@ class Verdict:
 @dataclass
 class Screen:
     """A source's per-record steps before its sample: the rank, the quality steps in order, then
-    the content key for exact dedup (``dedup``)."""
+    the content key for exact dedup (``dedup``). ``timed`` names the step each one's time counts in
+    (``filter`` or ``decontaminate``); ``seconds`` adds it up."""
 
     seed: int
     steps: list[Step]
     dedup: bool
+    timed: list[str] = field(default_factory=list)
+    seconds: Counter[str] = field(default_factory=Counter)
 
     @classmethod
-    def of(cls, recipe: Recipe, name: str, decon: Step | None) -> Screen:
-        steps: list[Step] = [*filters.build_filters(recipe.source_filters(name))]
+    def of(cls, seed: int, filter_settings: FilterSettings, decon: Step | None, dedup: bool) -> Screen:
+        steps: list[Step] = [*filters.build_filters(filter_settings)]
+        timed = ["filter"] * len(steps)
         if decon is not None:
             steps.append(decon)
-        return cls(recipe.seed, steps, recipe.dedup == "exact")
+            timed.append("decontaminate")
+        return cls(seed, steps, dedup, timed)
 
     def check(self, record: Record) -> tuple[int, int | None] | Verdict:
         """``(rank, content key)`` of a record that may compete for the sample, or why not."""
         rank_ = rank(self.seed, record.id)
-        for step in self.steps:
+        clock = time.perf_counter
+        for step, timed in zip(self.steps, self.timed, strict=True):
+            t0 = clock()
             rejection = step(record)
+            self.seconds[timed] += clock() - t0
             if rejection is not None:
                 return Verdict(rank_, rejection)
         key = content_key(record.instruction, record.input, record.output) if self.dedup else None
@@ -88,11 +98,17 @@ def scan(
     on_record: OnRecord,
     on_passage: OnPassage,
     bar: Any = None,
+    handoff: str = "sample",
 ) -> None:
     """The pass over a loader's items: drops counted, records screened, the rest handed on.
 
-    Used for a whole source by the build and for one shard by meadow.build.shards.
+    Used for a whole source by the build and for one shard by meadow.build.shards. The time spent
+    is added to ``st.step_seconds``: the screen's steps under their names, the callbacks under
+    ``handoff`` (the sample; a shard's file), the rest (reading, parsing, validating) under ``load``.
     """
+    clock = time.perf_counter
+    started, handed = clock(), 0.0
+    before = sum(screen.seconds.values())
     try:
         for item in items:
             st.read += 1
@@ -103,12 +119,23 @@ def scan(
                 continue
             st.yielded += 1
             if isinstance(item, Passage):
+                t0 = clock()
                 on_passage(rank(screen.seed, item.id), item)
+                handed += clock() - t0
             else:
                 verdict = screen.check(item)
                 if isinstance(verdict, Verdict):
                     reject(st, name, verdict, item)
                 else:
+                    t0 = clock()
                     on_record(verdict[0], verdict[1], item)
+                    handed += clock() - t0
     except InputError as err:
         raise MeadowError(f"{err} (source {name!r}, loader {loader!r})") from None
+    finally:
+        screened = sum(screen.seconds.values()) - before
+        st.step_seconds["load"] += clock() - started - screened - handed
+        st.step_seconds[handoff] += handed
+        for step, seconds in screen.seconds.items():
+            st.step_seconds[step] += seconds
+        screen.seconds.clear()

@@ -158,7 +158,7 @@ def run_source(
     the same order, so the outcome is the same.
     """
     entry = recipe.sources[name]
-    screen = Screen.of(recipe, name, decon)
+    screen = Screen.of(recipe.seed, recipe.source_filters(name), decon, recipe.dedup == "exact")
     if decon is not None:
         st.contaminated = Counter()
     n = None if entry.n == "all" else entry.n
@@ -207,18 +207,28 @@ def run_source(
     else:
         for part, rows in shards:
             st += part
+            t0 = time.perf_counter()
             for row in rows:
                 if isinstance(row, RecordRow):
                     admit(row.rank, row.key, row.id, row)  # made a Record only if it is kept
                 else:
                     passages.append((row.rank, row.id, row.passage()))
+            st.step_seconds["sample"] += time.perf_counter() - t0
     if passages:
+        t0 = time.perf_counter()
         _rephrase(name, passages, sample, rephrasing, st, offer, drop, progress)
+        # the rephrased records' screening counts under its steps, the rest is the LLM's
+        screened = sum(screen.seconds.values())
+        st.step_seconds["rephrase"] += time.perf_counter() - t0 - screened
+        st.step_seconds.update(screen.seconds)
+        screen.seconds.clear()
     st.unique = st.read - sum(st.dropped.values()) - st.duplicates
     st.contamination.sort(key=lambda row: (row["id"], row["benchmark"], row["item_id"]))
     entries = [(r, i, k, x.record() if isinstance(x, RecordRow) else x) for r, i, k, x in sample.ranked()]
     if near is not None:
+        t0 = time.perf_counter()
         entries = _near_dedup(name, entry, entries, near, st, progress)
+        st.step_seconds["near_dedup"] += time.perf_counter() - t0
     for _, _, key, _ in entries:
         if key is not None:
             taken[key] = name

@@ -61,7 +61,6 @@ from meadow.build.screen import Screen, scan
 from meadow.build.select import PassageRow, RecordRow, Shard, on_error_of
 from meadow.build.stats import SourceStats
 from meadow.io import atomic_file
-from meadow.quality import filters
 from meadow.records import Passage, Record
 from meadow.schemas.quality import FilterSettings
 from meadow.schemas.recipe import Recipe
@@ -187,8 +186,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
     st = SourceStats(loader=job.loader, n="all", base=job.base, seed=job.seed)
     if decon is not None:
         st.contaminated = Counter()
-    steps = [*filters.build_filters(job.filters), *([decon] if decon is not None else [])]
-    screen = Screen(job.seed, steps, job.dedup)
+    screen = Screen.of(job.seed, job.filters, decon, job.dedup)
     counts = {"records": 0, "passages": 0}
     batch: list[RecordRow | PassageRow] = []
     with atomic_file(job.data_path, "wb") as raw, zstd.open(raw, "wb", level=1) as f:
@@ -217,6 +215,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
             job.on_error,
             on_record,
             on_passage,
+            handoff="load",  # a shard's file: part of reading the source in the map phase
         )
         if batch:
             pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -45,6 +45,9 @@ class SourceStats:
     unique: int = 0
     sampled: int = 0
     seconds: float = 0.0
+    step_seconds: Counter[str] = field(default_factory=Counter)
+    """step -> seconds spent in it (load, filter, decontaminate, sample, rephrase, near_dedup)."""
+    peak_rss_mib: float | None = None  # the driver's peak memory when the source was done
     llm: dict[str, Any] | None = None  # rephrasing accounting, for sources that yield passages
     base: str = ""  # the folder recipe paths are relative to, with a trailing separator
     seed: int = 0  # the recipe's seed: ranks the examples of loader drops
@@ -112,6 +115,8 @@ class SourceStats:
                 value = a if a or not b else b  # the source's settings: the same in every part
             elif f.name in ("drop_examples", "dropped_records"):
                 value = {r: _lowest(a.get(r, []) + b.get(r, [])) for r in {**a, **b}}
+            elif f.name == "peak_rss_mib":
+                value = max((v for v in (a, b) if v is not None), default=None)
             elif a is None or b is None:  # near_duplicates, contaminated: None where the step is off
                 value = b if a is None else a
             else:
@@ -135,7 +140,7 @@ class SourceStats:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourceStats:
         st = cls(**data)
-        for name in ("dropped", "duplicate_of", "near_duplicate_of"):
+        for name in ("dropped", "duplicate_of", "near_duplicate_of", "step_seconds"):
             setattr(st, name, Counter(getattr(st, name)))
         if st.contaminated is not None:
             st.contaminated = Counter(st.contaminated)

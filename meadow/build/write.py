@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from meadow import sources
+from meadow.build.manifest import peak_rss_mib
 from meadow.io import atomic_dir, file_info, write_json_file, write_jsonl
 from meadow.records import Record
 from meadow.schemas.manifest import Manifest, OutputFile
@@ -163,6 +164,7 @@ def write_build(
     """Write the build folder ``final`` atomically: the data files, the card, the samples of
     rephrased and dropped records, contamination.jsonl (``contamination`` not None: the build
     decontaminated) and, last, the manifest with every output's size and sha256."""
+    t0 = time.perf_counter()
     with atomic_dir(final) as tmp:
         write_json(tmp / JSON_NAME, records)
         write_parquet(tmp / PARQUET_NAME, records)
@@ -183,5 +185,7 @@ def write_build(
             info = file_info(tmp / CONTAMINATION_NAME)
             outputs[CONTAMINATION_NAME] = OutputFile(**info, records=len(contamination))
         manifest.outputs = outputs
+        manifest.steps = {**(manifest.steps or {}), "write": round(time.perf_counter() - t0, 3)}
+        manifest.peak_rss_mib = peak_rss_mib()
         manifest.seconds = round(time.perf_counter() - started, 3)
         write_json_file(tmp / MANIFEST_NAME, manifest.to_json())

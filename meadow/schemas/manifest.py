@@ -54,7 +54,17 @@ class OutputFile(_Section):
 class SourceReport(_Section):
     """What became of one source's rows."""
 
-    OMIT_NONE = frozenset({"near_duplicates", "near_duplicate_of", "near_dedup_short", "contaminated", "llm"})
+    OMIT_NONE = frozenset(
+        {
+            "near_duplicates",
+            "near_duplicate_of",
+            "near_dedup_short",
+            "contaminated",
+            "llm",
+            "steps",
+            "peak_rss_mib",
+        }
+    )
 
     loader: str = ""
     inputs: list[InputFile] = Field(default_factory=list)
@@ -80,6 +90,11 @@ class SourceReport(_Section):
     llm: dict[str, Any] | None = None
     """Rephrasing accounting, for sources that yield passages."""
     seconds: float = 0.0
+    steps: dict[str, float] | None = None
+    """Seconds per step (load, filter, decontaminate, sample, rephrase, near_dedup), summed over
+    the processes that ran it (a sharded build reads in its workers)."""
+    peak_rss_mib: float | None = None
+    """The build process's peak resident memory so far, when this source was done."""
 
 
 class Totals(_Section):
@@ -96,7 +111,7 @@ class Totals(_Section):
 class Manifest(_Section):
     """The whole ``manifest.json`` of a build."""
 
-    OMIT_NONE = frozenset({"near_dedup", "llm", "executor", "decontamination"})
+    OMIT_NONE = frozenset({"near_dedup", "llm", "executor", "decontamination", "steps", "peak_rss_mib"})
 
     meadow_version: str = ""
     recipe_path: str = ""
@@ -116,6 +131,10 @@ class Manifest(_Section):
     decontamination: dict[str, Any] | None = None
     """Matching settings and per-benchmark findings (None: not run)."""
     outputs: dict[str, OutputFile] = Field(default_factory=dict)
+    steps: dict[str, float] | None = None
+    """Seconds per step over all sources, and ``write``: where the build's time went."""
+    peak_rss_mib: float | None = None
+    """The build process's peak resident memory (a sharded build's workers: ``executor``)."""
     seconds: float = 0.0
 
     @classmethod
