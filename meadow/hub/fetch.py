@@ -62,7 +62,6 @@ from tqdm import tqdm
 from meadow import __version__, sources
 from meadow.errors import MeadowError
 from meadow.io import file_info
-from meadow.quality.decontaminate import benchmark_paths
 from meadow.schemas.benchmark import BenchmarkEntry
 from meadow.schemas.fetch import (
     FetchEntry,
@@ -73,7 +72,7 @@ from meadow.schemas.fetch import (
     UrlFetch,
     is_glob,
 )
-from meadow.schemas.recipe import SourceEntry, load_recipe, resolve_paths
+from meadow.schemas.recipe import SourceEntry, benchmark_paths, load_recipe, resolve_paths
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """Decontamination: find training records that hold a question of an evaluation benchmark.
 
-The recipe names the benchmarks (``benchmarks:``, each a kind, a path or glob and optionally
-``fetch`` entries) and the matching (``decontaminate:``). Each benchmark question is read with
-meadow.eval.benchmarks (the question and its options' text) and normalised (meadow.text:
-NFKC, lowercase, punctuation to spaces, whitespace collapsed, single letters such as option letters
-left out). Indexed are the hashes of its word n-grams: ``ngram`` (13, as in GPT-3's contamination
-analysis) words, or ``short_ngram`` (8) for questions of fewer than ``short_below`` words, so that a
-short question can still be matched; an n-gram found in more than ``common`` questions (a template
-such as "which of the following is the most likely ...") is not indexed. With ``exact``, the
+The recipe names the benchmarks (``benchmarks:``, each a kind, a path or glob and optionally ``fetch``
+entries) and the matching (``decontaminate:``). Each benchmark question is read by its kind in
+meadow.benchmarks, as ``meadow eval`` reads it (the question and its options' text), and normalised
+(meadow.text: NFKC, lowercase, punctuation to spaces, whitespace collapsed, single letters such as
+option letters left out). Indexed are the hashes of its word n-grams: ``ngram`` (13, as in GPT-3's
+contamination analysis) words, or ``short_ngram`` (8) for questions of fewer than ``short_below`` words,
+so that a short question can still be matched; an n-gram found in more than ``common`` questions (a
+template such as "which of the following is the most likely ...") is not indexed. With ``exact``, the
 normalised question itself is indexed too.
 
 A record (instruction, input and output, read as one text) is contaminated when one of its n-grams is
@@ -19,7 +19,6 @@ file order) is deterministic.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +27,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from meadow.benchmarks import get as benchmark_kind
 from meadow.errors import MeadowError
 from meadow.records import Record
 from meadow.schemas.benchmark import BenchmarkEntry
 from meadow.schemas.quality import DecontaminateSettings
-from meadow.schemas.recipe import expand_patterns
+from meadow.schemas.recipe import benchmark_paths
 from meadow.text import words
 
 REPORT_TEXT_CHARS = 300
@@ -51,24 +51,11 @@ class Benchmark:
     removed: dict[str, int] = field(default_factory=dict)
 
 
-def benchmark_paths(name: str, entry: BenchmarkEntry, base: Path) -> list[Path]:
-    """A benchmark's files (globs relative to ``base``), sorted; MeadowError if a pattern matches none."""
-    return expand_patterns(f"benchmark {name!r}", entry.patterns(), base)
-
-
 def load(name: str, entry: BenchmarkEntry, base: Path) -> Benchmark:
-    """Read a benchmark's questions with meadow.eval.benchmarks; errors name the benchmark and file."""
-    from meadow.eval import benchmarks as bm
-
+    """Read a benchmark's questions with its kind's loader; errors name the benchmark and file."""
     files = benchmark_paths(name, entry, base)
-    loaders: dict[str, Callable[[list[Path]], bm.Loaded]] = {
-        "mmlu": functools.partial(bm.load_mmlu, subjects=entry.subjects),
-        "medqa": bm.load_medqa,
-        "usmle": bm.load_usmle,
-        "pubmedqa": bm.load_pubmedqa,
-    }
     try:
-        loaded = loaders[entry.kind](files)
+        loaded = benchmark_kind(entry.kind).load(files, entry.parsed_options())
     except MeadowError as err:  # InputError included: it names the file and line
         raise MeadowError(f"benchmark {name!r}: {err}") from None
     if not loaded.questions:
