@@ -389,9 +389,7 @@ class _Sharded:
             for job in jobs:
                 done = self.done[(job.source, job.index)] or next(self.results)
                 if self.decon is not None:
-                    self.decon.records.update(done["decon_records"])
-                    for bench, found in done["found"].items():
-                        self.decon.found[bench].update(found)
+                    self.decon.counts += decontaminate.DeconCounts.from_json(done)
                 bar.update()
                 yield done["stats"], rows(job)
         finally:

@@ -179,8 +179,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
     if job.hook:
         _test_hook(job)
     if decon is not None:
-        decon.records.clear()
-        decon.found = {k: set() for k in decon.found}
+        decon = decon.fresh()
     spec = sources.get(job.loader)
     st = SourceStats(loader=job.loader, n="all", base=job.base)
     if decon is not None:
@@ -230,8 +229,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
         "inputs": list(job.paths),
         **counts,
         "stats": st.part_json(),
-        "found": {k: sorted(v) for k, v in decon.found.items()} if decon is not None else None,
-        "decon_records": dict(decon.records) if decon is not None else None,
+        **(decon.counts.to_json() if decon is not None else {"found": None, "decon_records": None}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     tmp_done = done.with_name(f"{done.name}.tmp-{os.getpid()}")

@@ -19,6 +19,7 @@ file order) is deterministic.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -236,21 +237,55 @@ class Index:
         return found
 
 
+@dataclass
+class DeconCounts:
+    """What a build found in the benchmarks; counts of shards add up (``a + b``), as datatrove's
+    ``utils/stats.py`` do."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    """benchmark -> records removed"""
+    found: dict[str, set[int]] = field(default_factory=dict)
+    """benchmark -> the questions matched (positions in the index)"""
+
+    @classmethod
+    def empty(cls, names: Iterable[str]) -> DeconCounts:
+        return cls(Counter(), {name: set() for name in names})
+
+    def __add__(self, other: DeconCounts) -> DeconCounts:
+        found = {name: set(items) for name, items in self.found.items()}
+        for name, items in other.found.items():
+            found.setdefault(name, set()).update(items)
+        return DeconCounts(self.records + other.records, found)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields of a shard's ``.done`` record (meadow.build.shards)."""
+        return {"found": {k: sorted(v) for k, v in self.found.items()}, "decon_records": dict(self.records)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeconCounts:
+        return cls(Counter(data["decon_records"]), {k: set(v) for k, v in data["found"].items()})
+
+
 class Decontaminator:
-    """The index of a recipe's benchmarks and what the build found with it."""
+    """The index of a recipe's benchmarks and what the build found with it (``counts``)."""
 
     def __init__(self, settings: DecontaminateSettings, benchmarks: list[Benchmark]):
         self.settings = settings
         self.index = Index(settings, benchmarks)
-        self.records: Counter[str] = Counter()  # benchmark -> records removed
-        self.found: dict[str, set[int]] = {b.name: set() for b in benchmarks}  # questions matched
+        self.counts = DeconCounts.empty(b.name for b in benchmarks)
+
+    def fresh(self) -> Decontaminator:
+        """A copy with the same index and counts at zero: a shard worker's, merged back by the driver."""
+        other = copy.copy(self)
+        other.counts = DeconCounts.empty(self.index.benchmarks)
+        return other
 
     def check(self, record: Record) -> Hit | None:
         hit = self.index.match(record)
         if hit is not None:
-            self.records[hit.benchmark] += 1
+            self.counts.records[hit.benchmark] += 1
             for idx in self.index.matched_items(record):
-                self.found[self.index.items[idx].benchmark].add(idx)
+                self.counts.found[self.index.items[idx].benchmark].add(idx)
         return hit
 
     def row(self, source: str, record: Record, hit: Hit) -> dict[str, Any]:
@@ -287,8 +322,8 @@ class Decontaminator:
                 "inputs": inputs,
                 "questions": len(b.questions),
                 **({"removed": b.removed} if b.removed else {}),
-                "hits": len(self.found[name]),
-                "records": self.records[name],
+                "hits": len(self.counts.found[name]),
+                "records": self.counts.records[name],
             }
         return out
 
