@@ -18,7 +18,7 @@ import platform
 import time
 from pathlib import Path
 
-from meadow.eval.benchmarks import load_benchmark
+from meadow.benchmarks import load_benchmark
 from meadow.eval.loglik import score
 from meadow.eval.prompts import PromptBuilder, answer_text
 from meadow.eval.run import load_model

@@ -216,8 +216,7 @@ def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate."
 
     Exits with status 1 when the recipe is invalid or any source or benchmark has no input file.
     """
-    from meadow.quality.decontaminate import benchmark_paths
-    from meadow.schemas.recipe import load_recipe, resolve_paths
+    from meadow.schemas.recipe import benchmark_paths, load_recipe, resolve_paths
 
     try:
         r = load_recipe(recipe)

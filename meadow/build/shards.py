@@ -61,6 +61,7 @@ from meadow.build.screen import Screen, scan
 from meadow.build.select import PassageRow, RecordRow, Shard, on_error_of
 from meadow.build.stats import SourceStats
 from meadow.io import atomic_file
+from meadow.quality.decontaminate import DeconCounts
 from meadow.records import Passage, Record
 from meadow.schemas.quality import FilterSettings
 from meadow.schemas.recipe import Recipe
@@ -180,8 +181,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
     """
     t0 = time.perf_counter()
     if decon is not None:
-        decon.records.clear()
-        decon.found = {k: set() for k in decon.found}
+        decon = decon.fresh()
     spec = sources.get(job.loader)
     st = SourceStats(loader=job.loader, n="all", base=job.base, seed=job.seed)
     if decon is not None:
@@ -226,8 +226,7 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
         "inputs": list(job.paths),
         **counts,
         "stats": st.to_json(),
-        "found": {k: sorted(v) for k, v in decon.found.items()} if decon is not None else None,
-        "decon_records": dict(decon.records) if decon is not None else None,
+        **(decon.counts.to_json() if decon is not None else {"found": None, "decon_records": None}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     with atomic_file(job.done_path) as f:  # the completion marker: written last
@@ -304,9 +303,7 @@ class Sharded:
             for job in jobs:
                 done = self.done[(job.source, job.index)] or next(self.results)
                 if self.decon is not None:
-                    self.decon.records.update(done["decon_records"])
-                    for bench, found in done["found"].items():
-                        self.decon.found[bench].update(found)
+                    self.decon.counts += DeconCounts.from_json(done)
                 bar.update()
                 yield SourceStats.from_json(done["stats"]), rows(job)
         finally:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from meadow.benchmarks import Question
 from meadow.errors import MeadowError
-from meadow.eval.benchmarks import Question
 from meadow.train.prompt import PromptTemplate, load_template
 
 INSTRUCTION = "Answer the following multiple choice question."

@@ -22,9 +22,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
+from meadow.benchmarks import Question, load_benchmark
 from meadow.errors import MeadowError
 from meadow.eval import generate, loglik
-from meadow.eval.benchmarks import Question, load_benchmark
 from meadow.eval.extract import extract_letter
 from meadow.eval.prompts import PromptBuilder, Style, answer_text, chat_messages, pick_shots, prompt_hash
 from meadow.eval.results import RESULTS_FORMAT, markdown_table, summarize, write_jsonl

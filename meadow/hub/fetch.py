@@ -48,7 +48,6 @@ from meadow.hub.manual import check_manual, manual_message, placed
 from meadow.hub.osf import resolve_osf
 from meadow.hub.source_card import write_source_card
 from meadow.io import atomic_copy, file_info
-from meadow.quality.decontaminate import benchmark_paths
 from meadow.schemas.benchmark import BenchmarkEntry
 from meadow.schemas.fetch import (
     FetchEntry,
@@ -59,7 +58,7 @@ from meadow.schemas.fetch import (
     UrlFetch,
     is_glob,
 )
-from meadow.schemas.recipe import SourceEntry, load_recipe, resolve_paths
+from meadow.schemas.recipe import SourceEntry, benchmark_paths, load_recipe, resolve_paths
 
 log = logging.getLogger(__name__)
 

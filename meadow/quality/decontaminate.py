@@ -1,13 +1,13 @@
 """Decontamination: find training records that hold a question of an evaluation benchmark.
 
-The recipe names the benchmarks (``benchmarks:``, each a kind, a path or glob and optionally
-``fetch`` entries) and the matching (``decontaminate:``). Each benchmark question is read with
-meadow.eval.benchmarks (the question and its options' text) and normalised (meadow.text:
-NFKC, lowercase, punctuation to spaces, whitespace collapsed, single letters such as option letters
-left out). Indexed are the hashes of its word n-grams: ``ngram`` (13, as in GPT-3's contamination
-analysis) words, or ``short_ngram`` (8) for questions of fewer than ``short_below`` words, so that a
-short question can still be matched; an n-gram found in more than ``common`` questions (a template
-such as "which of the following is the most likely ...") is not indexed. With ``exact``, the
+The recipe names the benchmarks (``benchmarks:``, each a kind, a path or glob and optionally ``fetch``
+entries) and the matching (``decontaminate:``). Each benchmark question is read by its kind in
+meadow.benchmarks, as ``meadow eval`` reads it (the question and its options' text), and normalised
+(meadow.text: NFKC, lowercase, punctuation to spaces, whitespace collapsed, single letters such as
+option letters left out). Indexed are the hashes of its word n-grams: ``ngram`` (13, as in GPT-3's
+contamination analysis) words, or ``short_ngram`` (8) for questions of fewer than ``short_below`` words,
+so that a short question can still be matched; an n-gram found in more than ``common`` questions (a
+template such as "which of the following is the most likely ...") is not indexed. With ``exact``, the
 normalised question itself is indexed too.
 
 A record (instruction, input and output, read as one text) is contaminated when one of its n-grams is
@@ -19,7 +19,7 @@ file order) is deterministic.
 
 from __future__ import annotations
 
-import functools
+import copy
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +28,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from meadow.benchmarks import get as benchmark_kind
 from meadow.errors import MeadowError
 from meadow.quality.base import Rejection
 from meadow.records import Record
 from meadow.schemas.benchmark import BenchmarkEntry
 from meadow.schemas.quality import DecontaminateSettings
-from meadow.schemas.recipe import expand_patterns
+from meadow.schemas.recipe import benchmark_paths
 from meadow.text import words
 
 REPORT_TEXT_CHARS = 300
@@ -52,24 +53,11 @@ class Benchmark:
     removed: dict[str, int] = field(default_factory=dict)
 
 
-def benchmark_paths(name: str, entry: BenchmarkEntry, base: Path) -> list[Path]:
-    """A benchmark's files (globs relative to ``base``), sorted; MeadowError if a pattern matches none."""
-    return expand_patterns(f"benchmark {name!r}", entry.patterns(), base)
-
-
 def load(name: str, entry: BenchmarkEntry, base: Path) -> Benchmark:
-    """Read a benchmark's questions with meadow.eval.benchmarks; errors name the benchmark and file."""
-    from meadow.eval import benchmarks as bm
-
+    """Read a benchmark's questions with its kind's loader; errors name the benchmark and file."""
     files = benchmark_paths(name, entry, base)
-    loaders: dict[str, Callable[[list[Path]], bm.Loaded]] = {
-        "mmlu": functools.partial(bm.load_mmlu, subjects=entry.subjects),
-        "medqa": bm.load_medqa,
-        "usmle": bm.load_usmle,
-        "pubmedqa": bm.load_pubmedqa,
-    }
     try:
-        loaded = loaders[entry.kind](files)
+        loaded = benchmark_kind(entry.kind).load(files, entry.parsed_options())
     except MeadowError as err:  # InputError included: it names the file and line
         raise MeadowError(f"benchmark {name!r}: {err}") from None
     if not loaded.questions:
@@ -250,21 +238,55 @@ class Index:
         return found
 
 
+@dataclass
+class DeconCounts:
+    """What a build found in the benchmarks; counts of shards add up (``a + b``), as datatrove's
+    ``utils/stats.py`` do."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    """benchmark -> records removed"""
+    found: dict[str, set[int]] = field(default_factory=dict)
+    """benchmark -> the questions matched (positions in the index)"""
+
+    @classmethod
+    def empty(cls, names: Iterable[str]) -> DeconCounts:
+        return cls(Counter(), {name: set() for name in names})
+
+    def __add__(self, other: DeconCounts) -> DeconCounts:
+        found = {name: set(items) for name, items in self.found.items()}
+        for name, items in other.found.items():
+            found.setdefault(name, set()).update(items)
+        return DeconCounts(self.records + other.records, found)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields of a shard's ``.done`` record (meadow.build.shards)."""
+        return {"found": {k: sorted(v) for k, v in self.found.items()}, "decon_records": dict(self.records)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeconCounts:
+        return cls(Counter(data["decon_records"]), {k: set(v) for k, v in data["found"].items()})
+
+
 class Decontaminator:
-    """The index of a recipe's benchmarks and what the build found with it."""
+    """The index of a recipe's benchmarks and what the build found with it (``counts``)."""
 
     def __init__(self, settings: DecontaminateSettings, benchmarks: list[Benchmark]):
         self.settings = settings
         self.index = Index(settings, benchmarks)
-        self.records: Counter[str] = Counter()  # benchmark -> records removed
-        self.found: dict[str, set[int]] = {b.name: set() for b in benchmarks}  # questions matched
+        self.counts = DeconCounts.empty(b.name for b in benchmarks)
+
+    def fresh(self) -> Decontaminator:
+        """A copy with the same index and counts at zero: a shard worker's, merged back by the driver."""
+        other = copy.copy(self)
+        other.counts = DeconCounts.empty(self.index.benchmarks)
+        return other
 
     def check(self, record: Record) -> Hit | None:
         hit = self.index.match(record)
         if hit is not None:
-            self.records[hit.benchmark] += 1
+            self.counts.records[hit.benchmark] += 1
             for idx in self.index.matched_items(record):
-                self.found[self.index.items[idx].benchmark].add(idx)
+                self.counts.found[self.index.items[idx].benchmark].add(idx)
         return hit
 
     def __call__(self, record: Record) -> Rejection | None:
@@ -311,8 +333,8 @@ class Decontaminator:
                 "inputs": inputs,
                 "questions": len(b.questions),
                 **({"removed": b.removed} if b.removed else {}),
-                "hits": len(self.found[name]),
-                "records": self.records[name],
+                "hits": len(self.counts.found[name]),
+                "records": self.counts.records[name],
             }
         return out
 

@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from meadow import sources
+from meadow import benchmarks
 from meadow.schemas.fetch import FetchEntry
-
-PUBMEDQA_LICENSE = "MIT (github.com/pubmedqa/pubmedqa LICENSE)"
-PUBMEDQA_CITATION = """@inproceedings{jin2019pubmedqa,
-  title={PubMedQA: A Dataset for Biomedical Research Question Answering},
-  author={Jin, Qiao and Dhingra, Bhuwan and Liu, Zhengping and Cohen, William and Lu, Xinghua},
-  booktitle={Proceedings of EMNLP-IJCNLP 2019},
-  pages={2567--2577},
-  year={2019}
-}"""
 
 
 class BenchmarkEntry(BaseModel):
-    """One evaluation set of a recipe's ``benchmarks:``: its questions are never trained on."""
+    """One evaluation set of a recipe's ``benchmarks:``: its questions are never trained on.
 
-    model_config = ConfigDict(extra="forbid")
+    Keys other than ``kind``, ``path`` and ``fetch`` are the kind's options (mmlu: ``subjects``),
+    checked by the kind's options model (meadow/benchmarks/<kind>.py): an unknown key is an error.
+    """
 
-    kind: Literal["mmlu", "medqa", "usmle", "pubmedqa"] = Field(
-        description="the published format (see meadow/eval/benchmarks.py)"
-    )
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="the published format: a module of meadow/benchmarks/")
     path: str | list[str] = Field(description="file path(s) or glob(s), relative to the working directory")
-    subjects: list[str] | None = Field(
-        None, description="mmlu: the subjects to read (default: the six medical subjects)"
-    )
     fetch: list[FetchEntry] = Field(
         default_factory=list, description="where `meadow fetch` gets the files (see meadow/fetch_spec.py)"
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        known = benchmarks.kinds()
+        if value not in known:
+            raise ValueError(f"unknown benchmark kind {value!r}; known kinds: {', '.join(known)}")
+        return value
 
     @field_validator("fetch", mode="before")
     @classmethod
@@ -41,16 +47,36 @@ class BenchmarkEntry(BaseModel):
         return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
-    def _subjects_for_mmlu(self) -> BenchmarkEntry:
-        if self.subjects is not None and self.kind != "mmlu":
-            raise ValueError("'subjects' applies to kind mmlu only")
+    def _kind_options(self) -> BenchmarkEntry:
+        options = benchmarks.get(self.kind).options
+        given = {}
+        for key, value in (self.model_extra or {}).items():
+            elsewhere = [k.name for k in benchmarks.registry().values() if key in k.options.model_fields]
+            if key in options.model_fields or not elsewhere:
+                given[key] = value  # an unknown key fails below, named
+            elif value is not None:  # null is "not set" (a manifest echoes `subjects: null` on any kind)
+                raise ValueError(
+                    f"{key!r} applies to kind{'s' if len(elsewhere) > 1 else ''} {', '.join(elsewhere)} only"
+                )
+        # kept with the defaults filled in, as the manifest shows the recipe
+        self.__pydantic_extra__ = options.model_validate(given).model_dump()
         return self
+
+    @model_serializer(mode="wrap")
+    def _options_before_fetch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if "fetch" in data:  # the recipe's order: kind, path, the kind's options, fetch
+            data["fetch"] = data.pop("fetch")
+        return data
 
     def patterns(self) -> list[str]:
         return [self.path] if isinstance(self.path, str) else list(self.path)
 
+    def parsed_options(self) -> benchmarks.Options:
+        return benchmarks.get(self.kind).options.model_validate(self.model_extra or {})
+
     def license(self) -> str:
-        return PUBMEDQA_LICENSE if self.kind == "pubmedqa" else sources.get(self.kind).license
+        return benchmarks.get(self.kind).license
 
     def citation(self) -> str:
-        return PUBMEDQA_CITATION if self.kind == "pubmedqa" else sources.get(self.kind).citation
+        return benchmarks.get(self.kind).citation

@@ -272,3 +272,8 @@ def resolve_paths(name: str, entry: SourceEntry, base: Path | None = None) -> li
     base = base or Path.cwd()
     hint = ": DATA_DESCRIPTION.md says where each source comes from"
     return expand_patterns(f"source {name!r}", entry.patterns(), base, hint)
+
+
+def benchmark_paths(name: str, entry: BenchmarkEntry, base: Path) -> list[Path]:
+    """A benchmark's files (globs relative to ``base``), sorted; MeadowError if a pattern matches none."""
+    return expand_patterns(f"benchmark {name!r}", entry.patterns(), base)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meadow.eval.benchmarks import load_benchmark
+from meadow.benchmarks import load_benchmark
 from meadow.eval.prompts import PromptBuilder, answer_text
 from meadow.eval.run import EvalConfig, evaluate, load_model
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from meadow.benchmarks import load_benchmark
 from meadow.cli import app
-from meadow.eval.benchmarks import load_benchmark
 from meadow.eval.loglik import choose, encode_pair
 from meadow.eval.prompts import INSTRUCTION, PromptBuilder, answer_text, pick_shots
 from meadow.eval.run import EvalConfig, LoadedModel, evaluate, load_model

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from meadow.build import build
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.quality.decontaminate import Benchmark, Index
+from meadow.quality.decontaminate import Benchmark, DeconCounts, Decontaminator, Index
 from meadow.records import Record
 from meadow.schemas.outputs import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME
 from meadow.schemas.quality import DecontaminateSettings
@@ -150,6 +151,23 @@ def test_the_first_benchmark_is_reported_and_every_question_counted():
     record = rec("Q", LONG)
     assert index.match(record).benchmark == "a"
     assert {index.items[i].id for i in index.matched_items(record)} == {"a1", "b1"}
+
+
+def test_counts_of_shards_add_up_and_a_worker_starts_from_zero():
+    a = DeconCounts(Counter({"a": 2}), {"a": {1, 3}, "b": set()})
+    b = DeconCounts(Counter({"a": 1, "b": 1}), {"a": {3, 4}, "b": {7}})
+    total = a + b
+    assert (total.records, total.found) == ({"a": 3, "b": 1}, {"a": {1, 3, 4}, "b": {7}})
+    assert a.found == {"a": {1, 3}, "b": set()}  # the operands are left as they were
+    assert DeconCounts.from_json(json.loads(json.dumps(total.to_json()))) == total  # a shard's .done
+
+    decon = Decontaminator(DecontaminateSettings(), [bench("a", [("a1", LONG, LONG_OPTIONS)])])
+    assert decon.check(rec("Q", LONG)) is not None
+    worker = decon.fresh()
+    assert worker.index is decon.index and worker.counts == DeconCounts.empty(["a"])
+    assert decon.counts == DeconCounts(Counter({"a": 1}), {"a": {0}})
+    decon.counts += decon.counts
+    assert decon.counts.records == {"a": 2} and decon.counts.found == {"a": {0}}
 
 
 def test_results_do_not_depend_on_the_hash_seed(tmp_path):
