@@ -81,7 +81,7 @@ from pydantic import Field
 from meadow.errors import InputError
 from meadow.records import MAX_TEXT_CHARS, Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import html_to_text, make_record, where
+from meadow.sources._common import html_to_text, make_record, open_input, where, xml_error
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +303,7 @@ def _iter_rows(xml: Path, label: str) -> Iterator[_Post | tuple[str, str, int]]:
 
     Truncated or invalid XML and invalid UTF-8 raise InputError with the line.
     """
-    try:
-        f = open(xml, "rb")
-    except OSError as err:
-        raise InputError(label, f"cannot open: {err.strerror}") from None
-    with f:
+    with open_input(xml, label=label, expected="a Posts.xml (<posts> with <row> elements)") as f:
         parser = etree.iterparse(f, events=("start", "end"), huge_tree=True, remove_comments=True)
         root = None
         try:
@@ -333,14 +329,7 @@ def _iter_rows(xml: Path, label: str) -> Iterator[_Post | tuple[str, str, int]]:
                 while elem.getprevious() is not None:
                     del root[0]
         except etree.XMLSyntaxError as err:
-            message = (err.msg or str(err)).split(", line ")[0]
-            if "encoding" in message.lower() or "utf-8" in message.lower():
-                problem = f"invalid UTF-8: {message}"
-            elif err.lineno == 0 and root is None:
-                problem = "empty file: expected <posts> with <row> elements"
-            else:
-                problem = f"invalid or truncated XML: {message}"
-            raise InputError(label, problem, line=err.lineno or None) from None
+            raise xml_error(label, err) from None
 
 
 def _kept_answers_per_question(xml: Path, label: str, min_score: int) -> Counter[int]:
