@@ -86,6 +86,13 @@ def test_text_is_clean_and_unescaped() -> None:
     assert html_to_markdown("http://example.com/a_b") == "http://example.com/a_b"  # a body, not a URL
 
 
+def test_comments_and_crlf_leave_no_trace() -> None:
+    # Stack Exchange's syntax hint is an HTML comment (the old walk printed its text); bodies
+    # written on Windows carry CRLF (&#xD;&#xA; in the dump's attribute), inside <pre> too.
+    html = "<!-- language: lang-py -->\r\n<pre><code>a = 1\r\nb = 2\r\n</code></pre>\r\n<p>text\r\nmore</p>"
+    assert html_to_markdown(html) == "```\na = 1\nb = 2\n```\n\ntext more"
+
+
 def test_deterministic() -> None:
     html = '<ol start="3"><li>x <strike>y</strike></li></ol><pre>a\n\n\nb</pre>'
     assert len({html_to_markdown(html) for _ in range(5)}) == 1
