@@ -130,9 +130,10 @@ def _sniff(path: Path) -> Literal["xml", "json"]:
         return "xml"
     if head.startswith(b"{"):
         return "json"
+    start = head[:20].decode("utf-8", "replace")  # the text, not a bytes repr
     raise InputError(
         path,
-        f"unknown format (starts with {head[:20]!r}): expected MEDIQA 2019 QA XML or a MEDIQA-AnS "
+        f"unknown format (starts with {start!r}): expected MEDIQA 2019 QA XML or a MEDIQA-AnS "
         "JSON object keyed by question id",
     )
 
