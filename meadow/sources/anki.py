@@ -67,6 +67,7 @@ from meadow.sources._common import (
     decoded_lines,
     html_to_text,
     make_passage,
+    open_input,
     where,
 )
 
@@ -133,11 +134,8 @@ def deck_from_path(path: Path) -> str:
 
 
 def _is_package(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror}") from None
+    with open_input(path, expected="an Anki package (.apkg/.colpkg) or a plain-text notes export") as f:
+        magic = f.read(4)
     if magic.startswith(b"PK"):
         return True
     if path.suffix.lower() in (".apkg", ".colpkg"):
@@ -278,6 +276,8 @@ def _load_package(path: Path, source: str, deck: str, options: AnkiOptions) -> I
                         "format of Anki >= 2.1.50) is not supported here: " + _REEXPORT_HINT,
                     )
                 member, zstd = "collection.anki21", None
+        if archive.getinfo(member).file_size == 0:
+            raise InputError(path, f"{member} in the archive is empty (0 bytes): expected an Anki collection")
         db = Path(tmp) / "collection.sqlite"
         errors: tuple[type[Exception], ...] = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
         if zstd is not None:
@@ -413,11 +413,7 @@ def _decks(path: Path, member: str, con: sqlite3.Connection, tables: set[str]) -
 
 
 def _load_text_export(path: Path, source: str, deck: str, options: AnkiOptions) -> Iterator[Passage | Drop]:
-    try:
-        f = open(path, "rb")
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror}") from None
-    with f:
+    with open_input(path, expected="a plain-text notes export") as f:
         lines = decoded_lines(path, f)
         header: dict[str, tuple[int, str]] = {}
         n_header = 0

@@ -48,7 +48,7 @@ from pydantic import Field, field_validator
 from meadow.errors import InputError
 from meadow.records import Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import make_record, where
+from meadow.sources._common import BOM, make_record, open_input, stream_json, where, xml_error
 
 SOURCE = "mediqa"
 QA_INSTRUCTION = "Answer this question truthfully"
@@ -123,21 +123,17 @@ def load(paths: Sequence[Path], options: MediqaOptions) -> Iterator[Record | Dro
 
 
 def _sniff(path: Path) -> Literal["xml", "json"]:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror}") from None
-    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    with open_input(path, expected="MEDIQA 2019 QA XML or MEDIQA-AnS JSON") as f:
+        head = f.read(4096)
+    head = head.removeprefix(BOM).lstrip()
     if head.startswith(b"<"):
         return "xml"
     if head.startswith(b"{"):
         return "json"
-    if not head:
-        raise InputError(path, "empty file: expected MEDIQA 2019 QA XML or MEDIQA-AnS JSON")
+    start = head[:20].decode("utf-8", "replace")  # the text, not a bytes repr
     raise InputError(
         path,
-        f"unknown format (starts with {head[:20]!r}): expected MEDIQA 2019 QA XML or a MEDIQA-AnS "
+        f"unknown format (starts with {start!r}): expected MEDIQA 2019 QA XML or a MEDIQA-AnS "
         "JSON object keyed by question id",
     )
 
@@ -150,7 +146,7 @@ def _load_qa_xml(path: Path, options: MediqaOptions) -> Iterator[Record | Drop]:
         try:
             yield from _iter_questions(path, f, options)
         except etree.XMLSyntaxError as err:
-            raise InputError(path, f"invalid or truncated XML: {err.msg}", line=err.lineno) from None
+            raise xml_error(path, err) from None
 
 
 def _iter_questions(path: Path, f: Any, options: MediqaOptions) -> Iterator[Record | Drop]:
@@ -244,19 +240,17 @@ def _qa_question(path: Path, collection: str, q: Any, options: MediqaOptions) ->
 
 
 def _load_ans_json(path: Path, options: MediqaOptions) -> Iterator[Record | Drop]:
-    last: str | None = None
-    with open(path, "rb") as f:
-        if f.read(3) != b"\xef\xbb\xbf":
-            f.seek(0)
-        try:
-            for qid, question in ijson.kvitems(f, "", use_float=True):
-                last = qid
-                yield from _ans_question(path, qid, question, options)
-        except ijson.JSONError as err:
-            after = "at the first question" if last is None else f"after question {last!r}"
-            raise InputError(path, f"invalid or truncated JSON {after}: {str(err).splitlines()[0]}") from None
-        except UnicodeDecodeError as err:
-            raise InputError(path, f"invalid UTF-8 after question {last!r} ({err.reason})") from None
+    questions = stream_json(path, _ans_items, after=_after_question, expected="a MEDIQA-AnS JSON object")
+    for qid, question in questions:
+        yield from _ans_question(path, qid, question, options)
+
+
+def _ans_items(f: Any) -> Iterator[tuple[str, Any]]:
+    return ijson.kvitems(f, "", use_float=True)
+
+
+def _after_question(count: int, last: tuple[str, Any] | None) -> str:
+    return f"after question {last[0]!r}" if last else "before the first question"
 
 
 def _str_field(obj: dict[str, Any], key: str) -> str | None:

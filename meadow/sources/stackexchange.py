@@ -23,11 +23,14 @@ ordered by Id or grouped by PostTypeId (answers may come before their question).
 Task framing (medAlpaca): answers "that had at least five upvotes", each matched to its
 question, one record per kept answer:
 
-- dump: instruction = the question title, input = the question body as plain text,
-  output = the answer body as plain text;
-- HF: the dataset has no title, so instruction = the whole question as plain text and
+- dump: instruction = the question title (plain text, see ``plain_title``), input = the
+  question body as Markdown, output = the answer body as Markdown;
+- HF: the dataset has no title, so instruction = the whole question as Markdown and
   input is empty (cutting a "first sentence" out of a question body too often gives
-  "Hi all," as the instruction); output = the answer as plain text.
+  "Hi all," as the instruction); output = the answer as Markdown.
+
+Bodies (HTML) become Markdown with ``meadow.sources._html.html_to_markdown``: numbered lists
+keep their numbers, struck-out text goes, code stays a block, links keep their text.
 
 Score: the dump's ``Score`` (up minus down votes) is compared with ``min_score`` (5).
 The HF dataset has no vote count, only ``pm_score = round(log2(1 + votes)) + accepted``,
@@ -65,6 +68,7 @@ each until its last kept answer is written, plus kept answers seen before their 
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import re
@@ -81,7 +85,8 @@ from pydantic import Field
 from meadow.errors import InputError
 from meadow.records import MAX_TEXT_CHARS, Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import html_to_text, make_record, where
+from meadow.sources._common import make_record, open_input, where, xml_error
+from meadow.sources._html import html_to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +222,22 @@ def parse_tags(raw: str | None) -> list[str]:
     return raw.split()
 
 
-def _to_text(html: str) -> str:
+def _to_text(body: str, host: str) -> str:
+    """A post body as Markdown (meadow.sources._html); relative links resolved against the site."""
     # A body far longer than a record may hold is dropped as too long without parsing it.
-    return html if len(html) > 4 * MAX_TEXT_CHARS else html_to_text(html)
+    return body if len(body) > 4 * MAX_TEXT_CHARS else html_to_markdown(body, base=f"https://{host}/")
+
+
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+def plain_title(title: str) -> str:
+    """A question title as one line of plain text. Titles are plain text, but some carry HTML
+    character references (``&quot;``, ``&amp;``, ``&#39;``) escaped once more than the attribute
+    needs: those are decoded, while a bare ``&`` or ``<`` stays. Runs of whitespace (a line
+    break, a double space) become one space."""
+    title = html.unescape(title) if _ENTITY.search(title) else title
+    return " ".join(title.split())
 
 
 def _as_int(value: Any) -> int | None:
@@ -303,11 +321,7 @@ def _iter_rows(xml: Path, label: str) -> Iterator[_Post | tuple[str, str, int]]:
 
     Truncated or invalid XML and invalid UTF-8 raise InputError with the line.
     """
-    try:
-        f = open(xml, "rb")
-    except OSError as err:
-        raise InputError(label, f"cannot open: {err.strerror}") from None
-    with f:
+    with open_input(xml, label=label, expected="a Posts.xml (<posts> with <row> elements)") as f:
         parser = etree.iterparse(f, events=("start", "end"), huge_tree=True, remove_comments=True)
         root = None
         try:
@@ -333,14 +347,7 @@ def _iter_rows(xml: Path, label: str) -> Iterator[_Post | tuple[str, str, int]]:
                 while elem.getprevious() is not None:
                     del root[0]
         except etree.XMLSyntaxError as err:
-            message = (err.msg or str(err)).split(", line ")[0]
-            if "encoding" in message.lower() or "utf-8" in message.lower():
-                problem = f"invalid UTF-8: {message}"
-            elif err.lineno == 0 and root is None:
-                problem = "empty file: expected <posts> with <row> elements"
-            else:
-                problem = f"invalid or truncated XML: {message}"
-            raise InputError(label, problem, line=err.lineno or None) from None
+            raise xml_error(label, err) from None
 
 
 def _kept_answers_per_question(xml: Path, label: str, min_score: int) -> Counter[int]:
@@ -362,9 +369,9 @@ def _join(xml: Path, label: str, site: str, host: str, min_score: int) -> Iterat
     def emit(question: _Question, answer: _Post, question_id: int) -> Record | Drop:
         return make_record(
             where(label, answer.line, str(answer.id)),
-            instruction=question.title.strip(),
+            instruction=plain_title(question.title),
             input=question.text,
-            output=_to_text(answer.body),
+            output=_to_text(answer.body, host),
             source=source,
             id=f"{source}:{answer.id}",
             meta={
@@ -387,7 +394,7 @@ def _join(xml: Path, label: str, site: str, host: str, min_score: int) -> Iterat
             if post.id not in needed or post.id in questions:
                 continue  # context only: no answer of it passes the score (or a repeated Id)
             question = _Question(
-                post.title, _to_text(post.body), parse_tags(post.tags), post.accepted, needed[post.id]
+                post.title, _to_text(post.body, host), parse_tags(post.tags), post.accepted, needed[post.id]
             )
             for answer in pending.pop(post.id, []):
                 question.remaining -= 1
@@ -585,7 +592,7 @@ def _hf_rows(path: Path, options: StackExchangeHFOptions) -> Iterator[Record | D
             raise _no_site(f"{path} (record {index})")
         site, host = resolved
         source = f"stackexchange/{site}"
-        instruction = _to_text(question)
+        instruction = _to_text(question, host)
         question_url = next((u for u in urls if "/questions/" in u), f"https://{host}/questions/{qid}")
         for answer in answers:
             answer_id = _as_int(answer.get("answer_id")) if isinstance(answer, dict) else None
@@ -607,7 +614,7 @@ def _hf_rows(path: Path, options: StackExchangeHFOptions) -> Iterator[Record | D
                 at,
                 instruction=instruction,
                 input="",
-                output=_to_text(answer["text"]),
+                output=_to_text(answer["text"], host),
                 source=source,
                 id=f"{source}:{answer_id}",
                 meta={

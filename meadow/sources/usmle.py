@@ -37,7 +37,13 @@ from pydantic import Field
 from meadow.errors import InputError
 from meadow.records import Record
 from meadow.sources import Drop, Options, register
-from meadow.sources._common import MEDALPACA_CITATION, iter_json_records, make_record
+from meadow.sources._common import (
+    MEDALPACA_CITATION,
+    iter_json_records,
+    json_error_text,
+    make_record,
+    open_input,
+)
 from meadow.sources.medqa import INSTRUCTION, format_input
 
 SOURCE = "usmle"
@@ -93,16 +99,15 @@ def load(paths: Sequence[Path], options: UsmleOptions) -> Iterator[Record | Drop
 
 
 def _read_json(path: Path) -> Any:
+    with open_input(path, expected="a JSON object") as f:
+        data = f.read()
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8-sig"))
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror}") from None
+        return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         raise InputError(path, f"invalid UTF-8 at byte {err.start} ({err.reason})") from None
     except json.JSONDecodeError as err:
         raise InputError(
-            path, f"invalid or truncated JSON: {err.msg} at column {err.colno}", line=err.lineno
+            path, f"invalid or truncated JSON: {json_error_text(err)}", line=err.lineno
         ) from None
 
 

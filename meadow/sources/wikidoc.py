@@ -72,12 +72,15 @@ from meadow.errors import InputError
 from meadow.records import Passage, Record
 from meadow.sources import Drop, Options, register
 from meadow.sources._common import (
+    BOM,
     MEDALPACA_CITATION,
     content_id,
     iter_json_records,
     make_passage,
     make_record,
+    open_input,
     where,
+    xml_error,
 )
 
 INSTRUCTION = "Answer this question truthfully"
@@ -139,20 +142,16 @@ def load(paths: Sequence[Path], options: WikidocOptions) -> Iterator[Record | Pa
 
 
 def _detect(path: Path) -> Literal["parquet", "json", "xml"]:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError as err:
-        raise InputError(path, f"cannot open: {err.strerror}") from None
+    expected = "medAlpaca's JSON / JSON Lines / Parquet, or a MediaWiki XML export"
+    with open_input(path, expected=expected) as f:
+        head = f.read(512)
     if head.startswith(b"PAR1"):
         return "parquet"
-    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    start = head.removeprefix(BOM).lstrip()[:1]
     if start == b"<":
         return "xml"
     if start in (b"[", b"{"):
         return "json"
-    if not start:
-        raise InputError(path, "empty file")
     raise InputError(
         path,
         "unrecognised format: expected medAlpaca's JSON array / JSON Lines of "
@@ -275,7 +274,7 @@ def _load_xml(path: Path, source: str, options: WikidocOptions) -> Iterator[Reco
                 del elem.getparent()[0]
             yield from _page_items(path, page, source, options)
     except etree.XMLSyntaxError as err:
-        raise InputError(path, f"invalid or truncated XML: {err.msg}", line=err.lineno) from None
+        raise xml_error(path, err) from None
 
 
 _REDIRECT = re.compile(r"\s*#redirect\b", re.IGNORECASE)

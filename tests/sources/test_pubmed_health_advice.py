@@ -146,7 +146,7 @@ def test_bad_rows_are_counted_drops(tmp_path: Path):
         (b'label,pmid,sentence,rel_loc\n0,1,A sentence.,0.1\n0,2,"Cut off,0.2\n', 3, "truncated"),
         (b"label,pmid,sentence,rel_loc\n0,1,A sentence.,0.1\n0,2,B\xe9ad,0.2\n", 3, "invalid UTF-8"),
         (b"label,pmid,sentence,rel_loc\n0,1,A sentence.\n", 2, "found 3"),
-        (b"", 1, "empty file"),
+        (b"", None, "empty file"),  # the file as a whole: no line to name
     ],
 )
 def test_unreadable_files_raise_input_error(tmp_path: Path, content: bytes, line: int, message: str):

@@ -42,8 +42,9 @@ def reasons(items: list[Record | Drop]) -> dict[str, int]:
 
 
 def row(**attrs: str) -> str:
-    def esc(v: str) -> str:
-        return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    def esc(v: str) -> str:  # as the dump writes attributes: line breaks as character references
+        v = v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+        return v.replace("\r", "&#xD;").replace("\n", "&#xA;").replace("\t", "&#x9;")
 
     return "  <row " + " ".join(f'{k}="{esc(v)}"' for k, v in attrs.items()) + " />\r\n"
 
@@ -133,7 +134,9 @@ def test_real_dump_known_records(raw_fixtures: Path) -> None:
     genai = {r.id: r for r in split(load([root / DUMPS["genai"]]))[0]}
     rec = genai["stackexchange/genai:2"]
     assert rec.instruction == "What do (parentheses) and [square brackets] do in image prompts?"
-    assert rec.output.startswith("Square brackets and parentheses are used for adjusting the weight")
+    assert rec.output.startswith(  # the body as Markdown: emphasis, lists and links kept
+        "Square brackets and parentheses are used for *adjusting the weight* of the contained words:\n\n- "
+    )
     assert "<" not in rec.output and "&lt;" not in rec.output
     assert rec.meta["license"] == "CC BY-SA 4.0" and rec.meta["score"] == 12 and rec.meta["accepted"] is True
     assert rec.meta["tags"] == ["image-generation", "prompt-design"]
@@ -236,6 +239,55 @@ def test_parse_tags_all_forms() -> None:
     assert parse_tags("<a><b-c>") == ["a", "b-c"]
     assert parse_tags("|a|b-c|") == ["a", "b-c"]
     assert parse_tags("") == [] and parse_tags(None) == []
+
+
+# --------------------------------------------------------------------------- bodies and titles
+
+QUIRKY_ANSWER = (
+    "<p>Steps 11 to 12 of the guide:</p>\n"
+    '<ol start="11">\n<li>Grind the beans.</li>\n<li>Brew for <em>4</em> minutes.</li>\n</ol>\n'
+    "<p>These coffees <strike>contain acrylamide, a carcinogen, and</strike> are safe "
+    "<s>for everyone</s><del>always</del>.</p>\n"
+    "<pre><code>caffeine_mg = cups * 95\n\n\nprint(caffeine_mg)\n</code></pre>\n"
+    "<ul>\n<li>Dose\n<ul>\n<li>adults: 400&nbsp;mg</li>\n</ul>\n</li>\n</ul>\n"
+    "<blockquote><p>Moderation.</p></blockquote>\n"
+    '<p>See <a href="/questions/7/tea">the tea question</a>.'
+    '<img src="https://i.sstatic.net/x.png" alt="enter image description here" /></p>\n'
+)
+QUIRKY_TEXT = (
+    "Steps 11 to 12 of the guide:\n\n11. Grind the beans.\n12. Brew for *4* minutes.\n\n"
+    "These coffees are safe.\n\n"
+    "```\ncaffeine_mg = cups * 95\n\n\nprint(caffeine_mg)\n```\n\n"
+    "- Dose\n  - adults: 400 mg\n\n"
+    "> Moderation.\n\n"
+    "See [the tea question](https://health.stackexchange.com/questions/7/tea)."
+)
+
+
+def test_bodies_become_markdown_that_keeps_their_meaning(tmp_path: Path) -> None:
+    path = write_dump(tmp_path, row(**QUESTION), answer("2", body=QUIRKY_ANSWER))
+    rec = split(load([path]))[0][0]
+    assert rec.output == QUIRKY_TEXT
+    hf = write_parquet(
+        tmp_path / "health.stackexchange.com" / "train.parquet",
+        [{**hf_row(1, [hf_answer(2, 5, text=QUIRKY_ANSWER)]), "metadata": []}],
+    )
+    assert split(load([hf], "stackexchange_hf"))[0][0].output == QUIRKY_TEXT  # the same conversion
+
+
+def test_titles_are_plain_text(tmp_path: Path) -> None:
+    path = write_dump(
+        tmp_path,
+        row(**{**QUESTION, "Title": "Is &quot;fever&quot; good for kids &amp; adults?"}),
+        answer("2"),
+        row(**{**QUESTION, "Id": "3", "Title": "  Is  a <1% risk & a\nlow\tone fine?  "}),
+        answer("4", parent="3"),
+    )
+    records = split(load([path]))[0]
+    assert [r.instruction for r in records] == [
+        'Is "fever" good for kids & adults?',  # references escaped once more than the attribute needs
+        "Is a <1% risk & a low one fine?",  # a bare & or < is the title's own text
+    ]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -351,7 +403,12 @@ def test_example_dump(examples_dir: Path) -> None:
     }
     aspirin = next(r for r in records if r.id == "stackexchange/health:41")
     assert aspirin.instruction == "Why shouldn't children take aspirin?" and aspirin.meta["accepted"] is True
-    assert aspirin.output.startswith("The concern is Reye's syndrome")
+    assert aspirin.output.startswith("The concern is **Reye's syndrome**")
+    tetanus = next(r for r in records if r.id == "stackexchange/health:21").output
+    assert "\n\n1. Wash the wound" in tetanus and "\n\n3. whether you need tetanus immunoglobulin" in tetanus
+    assert "three-dose" not in tetanus and tetanus.endswith(
+        "\n\nOne booster dose is enough if you had the full course as a child."
+    )
 
 
 def test_example_parquet(examples_dir: Path) -> None:
@@ -447,7 +504,7 @@ def test_hf_records_and_score_rule(tmp_path: Path) -> None:
         "stackexchange/biology:31",
     ]
     rec = records[0]
-    assert (rec.instruction, rec.input, rec.output) == ("Why are cells small?", "", "Because of DNA.")
+    assert (rec.instruction, rec.input, rec.output) == ("Why are *cells* small?", "", "Because of DNA.")
     assert rec.meta == {
         "question_id": 10,
         "answer_id": 11,
@@ -458,7 +515,7 @@ def test_hf_records_and_score_rule(tmp_path: Path) -> None:
         "url": f"{SITE}/a/11",
         "question_url": f"{SITE}/questions/10",
     }
-    assert records[2].output == "Surface to volume ratio."
+    assert records[2].output == "Surface to **volume** ratio."
     assert reasons(items) == {"score_below_min": 2, "no_answers": 1}
     assert next(d for d in split(items)[1] if d.reason == "no_answers").where == f"{path} (record 1)"
     # min_pm_score sets the threshold on pm_score itself
