@@ -17,7 +17,18 @@ from meadow.io import file_info
 from meadow.schemas.manifest import InputFile, Manifest, SourceReport, Totals
 from meadow.schemas.recipe import Recipe
 
-VERSIONED = ("pydantic", "pyarrow", "lxml", "ijson", "py7zr", "py3langid", "datasketch", "numpy")
+VERSIONED = (
+    "pydantic",
+    "pyarrow",
+    "lxml",
+    "ijson",
+    "py7zr",
+    "markdownify",
+    "beautifulsoup4",
+    "py3langid",
+    "datasketch",
+    "numpy",
+)
 """What reads the inputs and what decides drops (language id, near-dedup permutations, n-gram hashes)."""
 
 

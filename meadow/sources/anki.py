@@ -1,5 +1,9 @@
 """Anki flashcard decks (medAlpaca's "Medical Flashcards", from the Anki Medical Curriculum decks).
 
+(One module of about 540 lines, on purpose: the package reader and the text-export reader share the
+note -> passage logic, note types, cloze and sides, which nothing else uses; split, each half would
+import the other's privates.)
+
 Formats read (chosen by content, not by name):
 
 - Anki packages, ``.apkg`` / ``.colpkg``: a zip holding the collection as SQLite. Of

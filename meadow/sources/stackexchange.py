@@ -1,6 +1,7 @@
 """Stack Exchange answers matched to their questions (medAlpaca's "Stack Exchange" datasets).
 
-Two loaders read the same content in its two published forms.
+The dump loader; ``stackexchange_hf`` (meadow/sources/stackexchange_hf.py) reads the same content
+as the Hugging Face dataset, with the same framing, ids and text conversion.
 
 ``stackexchange``: a site's ``Posts.xml`` from the Stack Exchange data dump
 (https://archive.org/details/stackexchange), given either as the plain file or as the
@@ -12,13 +13,6 @@ extracted, to a temporary folder. ``Posts.xml`` is ``<posts>`` holding one
 ``Tags`` and, since 2018, ``ContentLicense``. All dump generations are read: the UTF-8
 BOM and CRLF line ends, tags written ``<a><b>`` (up to 2023) or ``|a|b|`` (2024), rows
 ordered by Id or grouped by PostTypeId (answers may come before their question).
-
-``stackexchange_hf``: the Hugging Face dataset ``HuggingFaceH4/stack-exchange-preferences``
-(parquet; one row per question with at least two answers). Columns: ``qid`` (int64),
-``question`` (HTML body; the title is not in the dataset), ``answers`` (list of structs
-``answer_id`` int64, ``author`` string, ``author_id`` int64, ``author_profile`` string,
-``pm_score`` int64, ``selected`` bool, ``text`` HTML string), ``date`` (string) and
-``metadata`` (list of URL strings: question, site, asker). Read in batches with pyarrow.
 
 Task framing (medAlpaca): answers "that had at least five upvotes", each matched to its
 question, one record per kept answer:
@@ -70,7 +64,6 @@ from __future__ import annotations
 
 import html
 import logging
-import math
 import re
 import tempfile
 from collections import Counter, defaultdict
@@ -92,20 +85,12 @@ log = logging.getLogger(__name__)
 
 SITE_PATTERN = r"^[a-z0-9][a-z0-9.-]*$"
 DEFAULT_LICENSE = "CC BY-SA"
-HF_LICENSE = "CC BY-SA 4.0"
 
 DUMP_CITATION = """@misc{stackexchange_dump,
   author = {{Stack Exchange, Inc.}},
   title = {Stack Exchange Data Dump},
   howpublished = {\\url{https://archive.org/details/stackexchange}},
   note = {Content licensed CC BY-SA 2.5, 3.0 or 4.0 per post}
-}"""
-
-HF_CITATION = """@online{h4stackexchange,
-  author = {Lambert, Nathan and Tunstall, Lewis and Rajani, Nazneen and Thrush, Tristan},
-  title = {HuggingFace H4 Stack Exchange Preference Dataset},
-  year = 2023,
-  url = {https://huggingface.co/datasets/HuggingFaceH4/stack-exchange-preferences},
 }"""
 
 _POST_TYPES = {
@@ -121,13 +106,13 @@ _POST_TYPES = {
 
 # Host names of the Stack Exchange network (<site>.stackexchange.com and the sites with their own domain),
 # at the start of a file or folder name.
-_HOST = re.compile(
+HOST = re.compile(
     r"^((?:[a-z0-9-]+\.)*(?:stackexchange\.com|stackoverflow\.com|superuser\.com|serverfault\.com"
     r"|askubuntu\.com|mathoverflow\.net|stackapps\.com))(?=$|[-._])",
     re.IGNORECASE,
 )
 _OLD_META = re.compile(r"^meta\.([a-z0-9-]+)\.stackexchange\.com$")
-_URL_HOST = re.compile(r"^https?://([^/\s]+)", re.IGNORECASE)
+URL_HOST = re.compile(r"^https?://([^/\s]+)", re.IGNORECASE)
 
 
 class StackExchangeOptions(Options):
@@ -138,22 +123,6 @@ class StackExchangeOptions(Options):
         "default: from the archive, file or folder name (biology.stackexchange.com)",
     )
     min_score: int = Field(default=5, description="keep answers with Score >= this (medAlpaca: 5)")
-
-
-class StackExchangeHFOptions(Options):
-    site: str | None = Field(
-        default=None,
-        pattern=SITE_PATTERN,
-        description="site name; default: from the file or folder name, else from the row's metadata URLs",
-    )
-    min_score: int = Field(
-        default=5,
-        description="keep answers with at least this many votes, mapped onto pm_score "
-        "(pm_score - selected >= round(log2(1 + min_score)); exact for 5)",
-    )
-    min_pm_score: int | None = Field(
-        default=None, description="threshold on pm_score itself; overrides min_score when set"
-    )
 
 
 # --------------------------------------------------------------------------- sites
@@ -177,17 +146,17 @@ def canonical_host(host: str) -> str:
 def host_from_path(path: Path) -> str | None:
     """The site host named by the file, or the folder or its parent ('biology.stackexchange.com.7z')."""
     for name in (path.name, path.parent.name, path.parent.parent.name):
-        m = _HOST.match(name)
+        m = HOST.match(name)
         if m:
             return canonical_host(m.group(1))
     return None
 
 
-def _resolve_site(option: str | None, path: Path, fallback_host: str | None = None) -> tuple[str, str] | None:
+def resolve_site(option: str | None, path: Path, fallback_host: str | None = None) -> tuple[str, str] | None:
     """(site, host) from the option, else the path, else a host found in the data; None if unknown."""
     path_host = host_from_path(path)
     if option is not None:
-        m = _HOST.match(option)
+        m = HOST.match(option)
         if m and m.end() == len(option):  # the option is a full host name
             host = canonical_host(option)
             return host_to_site(host), host
@@ -198,7 +167,7 @@ def _resolve_site(option: str | None, path: Path, fallback_host: str | None = No
     return host_to_site(host), host
 
 
-def _no_site(path: Path | str) -> InputError:
+def no_site(path: Path | str) -> InputError:
     return InputError(
         path,
         "cannot tell the Stack Exchange site from the file or folder name "
@@ -222,7 +191,7 @@ def parse_tags(raw: str | None) -> list[str]:
     return raw.split()
 
 
-def _to_text(body: str, host: str) -> str:
+def to_text(body: str, host: str) -> str:
     """A post body as Markdown (meadow.sources._html); relative links resolved against the site."""
     # A body far longer than a record may hold is dropped as too long without parsing it.
     return body if len(body) > 4 * MAX_TEXT_CHARS else html_to_markdown(body, base=f"https://{host}/")
@@ -240,7 +209,7 @@ def plain_title(title: str) -> str:
     return " ".join(title.split())
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """An int from a parquet cell; bools and other types are not ints here."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -371,7 +340,7 @@ def _join(xml: Path, label: str, site: str, host: str, min_score: int) -> Iterat
             where(label, answer.line, str(answer.id)),
             instruction=plain_title(question.title),
             input=question.text,
-            output=_to_text(answer.body, host),
+            output=to_text(answer.body, host),
             source=source,
             id=f"{source}:{answer.id}",
             meta={
@@ -394,7 +363,7 @@ def _join(xml: Path, label: str, site: str, host: str, min_score: int) -> Iterat
             if post.id not in needed or post.id in questions:
                 continue  # context only: no answer of it passes the score (or a repeated Id)
             question = _Question(
-                post.title, _to_text(post.body, host), parse_tags(post.tags), post.accepted, needed[post.id]
+                post.title, to_text(post.body, host), parse_tags(post.tags), post.accepted, needed[post.id]
             )
             for answer in pending.pop(post.id, []):
                 question.remaining -= 1
@@ -465,9 +434,9 @@ def _extract_posts(archive: Path, into: Path) -> Path:
 def load(paths: Sequence[Path], options: StackExchangeOptions) -> Iterator[Record | Drop]:
     for path in paths:
         path = Path(path)
-        resolved = _resolve_site(options.site, path)
+        resolved = resolve_site(options.site, path)
         if resolved is None:
-            raise _no_site(path)
+            raise no_site(path)
         site, host = resolved
         if path.suffix.lower() == ".7z":
             with tempfile.TemporaryDirectory(prefix="meadow-stackexchange-") as tmp:
@@ -475,171 +444,3 @@ def load(paths: Sequence[Path], options: StackExchangeOptions) -> Iterator[Recor
                 yield from _join(xml, f"{path}!{xml.name}", site, host, options.min_score)
         else:
             yield from _join(path, str(path), site, host, options.min_score)
-
-
-# --------------------------------------------------------------------------- HF parquet
-
-HF_REQUIRED = ("qid", "question", "answers")
-HF_OPTIONAL = ("date", "metadata")
-_HF_BATCH_ROWS = 256
-
-
-def pm_threshold(min_score: int) -> int:
-    """The pm_score bucket of ``min_score`` votes: round(log2(1 + votes)); -1 for negative votes."""
-    return round(math.log2(1 + min_score)) if min_score >= 0 else -1
-
-
-def _metadata_urls(value: Any) -> list[str]:
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, str)]
-    return [value] if isinstance(value, str) else []
-
-
-def _host_from_urls(urls: list[str]) -> str | None:
-    for url in urls:
-        m = _URL_HOST.match(url)
-        if m and _HOST.match(m.group(1)):
-            return canonical_host(m.group(1))
-    return None
-
-
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row index, row) from a parquet file in bounded batches; unreadable files raise InputError."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as err:
-        raise InputError(path, f"not a readable parquet file: {err}") from None
-    names = pf.schema_arrow.names
-    missing = [c for c in HF_REQUIRED if c not in names]
-    if missing:
-        raise InputError(
-            path,
-            f"missing column(s) {missing}; the file has {names} "
-            "(expected the HuggingFaceH4/stack-exchange-preferences layout)",
-        )
-    columns = list(HF_REQUIRED) + [c for c in HF_OPTIONAL if c in names]
-    index = 0
-    try:
-        for batch in pf.iter_batches(batch_size=_HF_BATCH_ROWS, columns=columns):
-            try:
-                rows = batch.to_pylist()
-            except UnicodeDecodeError as err:
-                raise InputError(
-                    path,
-                    f"invalid UTF-8 in a string ({err.reason})",
-                    record=str(index + _bad_utf8_row(batch)),
-                ) from None
-            for row in rows:
-                yield index, row
-                index += 1
-    except (pa.ArrowException, OSError) as err:
-        raise InputError(
-            path, f"cannot read the parquet data after {index} rows: {err}", record=str(index)
-        ) from None
-
-
-def _bad_utf8_row(batch: Any) -> int:
-    """Index in ``batch`` of the first row whose strings are not valid UTF-8."""
-    for i in range(batch.num_rows):
-        try:
-            batch.slice(i, 1).to_pylist()
-        except UnicodeDecodeError:
-            return i
-    return 0
-
-
-def _hf_answer_problem(answer: Any) -> str | None:
-    if not isinstance(answer, dict):
-        return f"answer is {type(answer).__name__}, expected a struct"
-    for key in ("answer_id", "pm_score"):
-        if _as_int(answer.get(key)) is None:
-            return f"answer {key} is {answer.get(key)!r}, expected an integer"
-    if not isinstance(answer.get("selected"), bool):
-        return f"answer selected is {answer.get('selected')!r}, expected a boolean"
-    if not isinstance(answer.get("text"), str):
-        return f"answer text is {type(answer.get('text')).__name__}, expected a string"
-    return None
-
-
-def _hf_rows(path: Path, options: StackExchangeHFOptions) -> Iterator[Record | Drop]:
-    threshold = options.min_pm_score
-    bucket = pm_threshold(options.min_score)
-    file_site = _resolve_site(options.site, path)  # None: taken from each row's metadata URLs
-    for index, row in _iter_parquet(path):
-        at = where(path, record=str(index))
-        qid, question, answers = _as_int(row.get("qid")), row.get("question"), row.get("answers")
-        problem = (
-            f"qid is {row.get('qid')!r}, expected an integer"
-            if qid is None
-            else f"question is {type(question).__name__}, expected a string"
-            if not isinstance(question, str)
-            else f"answers is {type(answers).__name__}, expected a list"
-            if not isinstance(answers, list)
-            else None
-        )
-        if problem:
-            yield Drop("malformed_row", at, problem, malformed=True)
-            continue
-        if not answers:
-            yield Drop("no_answers", at, f"question {qid} has no answers")
-            continue
-        urls = _metadata_urls(row.get("metadata"))
-        resolved = file_site or _resolve_site(None, path, _host_from_urls(urls))
-        if resolved is None:
-            raise _no_site(f"{path} (record {index})")
-        site, host = resolved
-        source = f"stackexchange/{site}"
-        instruction = _to_text(question, host)
-        question_url = next((u for u in urls if "/questions/" in u), f"https://{host}/questions/{qid}")
-        for answer in answers:
-            answer_id = _as_int(answer.get("answer_id")) if isinstance(answer, dict) else None
-            at = where(path, record=f"{index}, answer {answer_id if answer_id is not None else '?'}")
-            problem = _hf_answer_problem(answer)
-            if problem:
-                yield Drop("malformed_row", at, problem, malformed=True)
-                continue
-            pm_score, selected = answer["pm_score"], answer["selected"]
-            if threshold is not None:
-                kept, rule = pm_score >= threshold, f"pm_score {pm_score} < {threshold}"
-            else:
-                kept = pm_score - int(selected) >= bucket
-                rule = f"pm_score {pm_score} (selected={selected}) means fewer than {options.min_score} votes"
-            if not kept:
-                yield Drop("score_below_min", at, rule)
-                continue
-            yield make_record(
-                at,
-                instruction=instruction,
-                input="",
-                output=_to_text(answer["text"], host),
-                source=source,
-                id=f"{source}:{answer_id}",
-                meta={
-                    "question_id": qid,
-                    "answer_id": answer_id,
-                    "pm_score": pm_score,
-                    "accepted": selected,
-                    "date": row.get("date") if isinstance(row.get("date"), str) else None,
-                    "license": HF_LICENSE,
-                    "url": f"https://{host}/a/{answer_id}",
-                    "question_url": question_url,
-                },
-            )
-
-
-@register(
-    "stackexchange_hf",
-    options=StackExchangeHFOptions,
-    per_file=True,
-    produces="records",
-    summary="HuggingFaceH4/stack-exchange-preferences parquet: answers of >= 5 votes (via pm_score) "
-    "and their question",
-    license="CC BY-SA 4.0",
-    citation=HF_CITATION,
-)
-def load_hf(paths: Sequence[Path], options: StackExchangeHFOptions) -> Iterator[Record | Drop]:
-    for path in paths:
-        yield from _hf_rows(Path(path), options)

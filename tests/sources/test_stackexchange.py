@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from meadow.errors import InputError
 from meadow.records import Record
 from meadow.sources import Drop, get
-from meadow.sources.stackexchange import host_from_path, parse_tags, pm_threshold
+from meadow.sources.stackexchange import host_from_path, parse_tags
+from meadow.sources.stackexchange_hf import pm_threshold
 
 DUMPS = {
     "ai": "ai.stackexchange.com/Posts.first233rows.xml",
