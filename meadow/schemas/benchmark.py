@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -15,10 +14,10 @@ from pydantic import (
 )
 
 from meadow import benchmarks
-from meadow.schemas.fetch import FetchEntry
+from meadow.schemas.fetch import FetchedFiles, FetchEntry
 
 
-class BenchmarkEntry(BaseModel):
+class BenchmarkEntry(FetchedFiles):
     """One evaluation set of a recipe's ``benchmarks:``: its questions are never trained on.
 
     Keys other than ``kind``, ``path`` and ``fetch`` are the kind's options (mmlu: ``subjects``),
@@ -30,7 +29,7 @@ class BenchmarkEntry(BaseModel):
     kind: str = Field(description="the published format: a module of meadow/benchmarks/")
     path: str | list[str] = Field(description="file path(s) or glob(s), relative to the working directory")
     fetch: list[FetchEntry] = Field(
-        default_factory=list, description="where `meadow fetch` gets the files (see meadow/fetch_spec.py)"
+        default_factory=list, description="where `meadow fetch` gets the files (see meadow/schemas/fetch.py)"
     )
 
     @field_validator("kind")
@@ -40,11 +39,6 @@ class BenchmarkEntry(BaseModel):
         if value not in known:
             raise ValueError(f"unknown benchmark kind {value!r}; known kinds: {', '.join(known)}")
         return value
-
-    @field_validator("fetch", mode="before")
-    @classmethod
-    def _one_or_more(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _kind_options(self) -> BenchmarkEntry:
@@ -68,9 +62,6 @@ class BenchmarkEntry(BaseModel):
         if "fetch" in data:  # the recipe's order: kind, path, the kind's options, fetch
             data["fetch"] = data.pop("fetch")
         return data
-
-    def patterns(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
 
     def parsed_options(self) -> benchmarks.Options:
         return benchmarks.get(self.kind).options.model_validate(self.model_extra or {})

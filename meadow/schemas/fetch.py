@@ -22,7 +22,7 @@ importing the download code.
 from __future__ import annotations
 
 import posixpath
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -229,3 +229,21 @@ FetchEntry = Annotated[
     UrlFetch | HfFetch | KaggleFetch | OsfFetch | ManualFetch,
     Field(discriminator="kind"),
 ]
+
+
+class FetchedFiles(BaseModel):
+    """What a recipe's sources and benchmarks share: ``path`` (file paths or globs) and ``fetch``
+    (one entry or a list). Each model declares the two fields itself, in its own key order (pydantic
+    would put fields declared here first, and the manifest echoes the recipe in field order)."""
+
+    if TYPE_CHECKING:
+        path: str | list[str]
+        fetch: list[FetchEntry]
+
+    @field_validator("fetch", mode="before", check_fields=False)
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    def patterns(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)

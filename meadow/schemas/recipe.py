@@ -24,12 +24,12 @@ from pydantic import (
 from meadow import sources
 from meadow.errors import MeadowError
 from meadow.schemas.benchmark import BenchmarkEntry
-from meadow.schemas.fetch import FetchEntry
+from meadow.schemas.fetch import FetchedFiles, FetchEntry
 from meadow.schemas.llm import LLMSettings
 from meadow.schemas.quality import DecontaminateSettings, FilterSettings, NearDedup, merge
 
 
-class SourceEntry(BaseModel):
+class SourceEntry(FetchedFiles):
     """One source of a build."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,18 +47,13 @@ class SourceEntry(BaseModel):
     )
     allow_empty: bool = Field(
         False,
-        description="build even when this source keeps no record (by default that stops the build: an "
-        "empty or truncated download should not silently vanish from the data)",
+        description="build even when this source's loader gives no record (by default that stops the "
+        "build: an empty or truncated download must not silently vanish from the data)",
     )
     filters: FilterSettings = Field(
         default_factory=FilterSettings,
         description="quality filters of this source: the keys set here replace the recipe's, key by key",
     )
-
-    @field_validator("fetch", mode="before")
-    @classmethod
-    def _one_or_more(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
 
     @field_serializer("filters")
     def _only_overrides(self, value: FilterSettings) -> dict[str, Any]:
@@ -94,9 +89,6 @@ class SourceEntry(BaseModel):
                 "decontamination, never as training data"
             )
         return value
-
-    def patterns(self) -> list[str]:
-        return [self.path] if isinstance(self.path, str) else list(self.path)
 
     def parsed_options(self) -> sources.Options:
         return sources.get(self.loader).options.model_validate(self.options)
