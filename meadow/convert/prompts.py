@@ -71,7 +71,7 @@ class Task:
 TASKS: dict[str, Task] = {
     "flashcard": Task(
         name="flashcard",
-        version="v1",
+        version="v2",  # v2: the worked example adds nothing to its card (v1 added "steroid medication")
         user=(
             "Rephrase this medical flashcard into a question and its answer. The question must be "
             "clear and complete on its own and end with a question mark; the answer must state the "
@@ -83,8 +83,8 @@ TASKS: dict[str, Task] = {
         example=(
             "Front: Most common cause of Cushing syndrome?\nBack: Exogenous glucocorticoids",
             '{"question": "What is the most common cause of Cushing syndrome?", '
-            '"answer": "The most common cause of Cushing syndrome is treatment with exogenous '
-            'glucocorticoids (steroid medication)."}',
+            '"answer": "The most common cause of Cushing syndrome is the use of exogenous '
+            'glucocorticoids."}',
         ),
     ),
     "wikidoc_textbook": Task(

@@ -10,7 +10,7 @@ from fake_openai import FakeOpenAI, good_answer, last_user
 from test_rephrase import cards, run
 
 from meadow.convert.grounding import STOP_WORDS, stem, support
-from meadow.convert.prompts import JUDGE, parse_verdict
+from meadow.convert.prompts import JUDGE, TASKS, parse_answer, parse_verdict, split_section
 from meadow.convert.runner import Rejected
 from meadow.records import Record
 from meadow.schemas.llm import LLMSettings
@@ -204,6 +204,20 @@ def test_the_score_is_the_share_of_the_answers_own_tokens_found():
     assert support(WRIST, "Is the radial nerve injured in wrist drop?", "Yes, the radial nerve.").score == 1.0
 
 
+def test_the_default_tolerates_one_unbacked_word_in_a_long_answer_not_in_a_short_one():
+    """0.85: the loosest round threshold that still removes every unsupported answer seen on
+    recipes/demo_llm.yaml (the highest scored 0.80), leaving a capable model room to reword."""
+    question = "What is the normal pacemaker of the heart?"
+    long = (
+        "The sinoatrial node, which lies in the wall of the right atrium, is the natural pacemaker "
+        "of the heart and fires at 60-100 beats per minute."
+    )
+    s = support(PACEMAKER, question, long)
+    assert s.unsupported == ("natural",) and s.score == 0.9167 and s.passes(DEFAULT)
+    s = support(PACEMAKER, question, "The sinoatrial node is the natural pacemaker.")
+    assert s.unsupported == ("natural",) and s.score == 0.6667 and not s.passes(DEFAULT)
+
+
 @pytest.mark.parametrize(
     ("forms", "key"),
     [
@@ -242,6 +256,20 @@ def test_numbers_rule_ignores_list_marks_but_not_numbers_glued_to_units():
 
 def test_negations_are_content_words():
     assert not {"not", "no", "never", "without"} & STOP_WORDS
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_each_tasks_worked_example_is_grounded(task):
+    """The example the model imitates must pass the check it is held to."""
+    t = TASKS[task]
+    text, answer = t.example
+    fields = parse_answer(answer, t.fields)
+    assert fields is not None
+    if "answer" in t.fields:
+        s = support(text, fields["question"], fields["answer"])
+        assert s.passes(DEFAULT), s
+    else:
+        assert split_section(text)[1]  # the section text is the answer: supported by construction
 
 
 def test_min_support_is_validated_and_can_be_turned_off():
