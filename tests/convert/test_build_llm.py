@@ -228,7 +228,8 @@ def test_unsupported_answers_and_judge_rejections_reach_the_manifest_samples_and
         recipe = write_recipe(tmp_path, server.url, sources, extra=extra)
         result = build(recipe, progress=False)
         asked = server.total
-        again = build(recipe, output_dir=tmp_path / "again", progress=False)
+        # rephrased on two workers this time (meadow.convert.distributed): the same drops
+        again = build(recipe, output_dir=tmp_path / "again", workers=2, progress=False)
         assert server.total == asked  # every rephrasing and every verdict came from the cache
     st = result.manifest["sources"]["cards"]
     unsupported = st["dropped"]["unsupported_answer"]
@@ -240,6 +241,8 @@ def test_unsupported_answers_and_judge_rejections_reach_the_manifest_samples_and
     assert st["sampled"] == 9 - unsupported - 1
     assert "spironolacton" in st["drop_examples"]["unsupported_answer"][0]
     assert again.manifest["sources"]["cards"]["dropped"] == st["dropped"]
+    for name in (JSON_NAME, DROPPED_NAME, SAMPLES_NAME):
+        assert (again.out_dir / name).read_bytes() == (result.out_dir / name).read_bytes(), name
 
     dropped = json.loads((result.out_dir / DROPPED_NAME).read_text())["cards"]
     row = dropped["unsupported_answer"][0]
