@@ -296,7 +296,7 @@ def _rephrase(
     """Rephrase the source's passages lowest rank first, in windows as large as the room left in
     its sample (at least the backend's concurrency), until the sample is full of better-ranked
     records; each answer is offered to the sample like a record read."""
-    from meadow.convert.runner import ConvertStats
+    from meadow.convert.runner import ConvertStats, Rejected
 
     runner = rephrasing.get()
     runner.rephraser.stats = ConvertStats()  # this source's own accounting
@@ -309,14 +309,17 @@ def _rephrase(
             if room == 0 and not sample.would_admit(passages[pos][0], passages[pos][1]):
                 break  # every passage left ranks below the full sample
             size = len(passages) - pos if room is None else max(room, rephrasing.settings.concurrency)
-            window = [p for _, _, p in passages[pos : pos + size]]
+            ranked = passages[pos : pos + size]
+            window = [p for _, _, p in ranked]
             pos += len(window)
             if rephrasing.executor is not None:
                 results = _rephrase_spread(name, window, rephrasing, runner, bar)
             else:
                 results = runner.convert(window, on_done=lambda: _tick(bar, runner.stats))
-            for result in results:
-                if isinstance(result, Drop):
+            for (rank_, _, _), result in zip(ranked, results, strict=True):
+                if isinstance(result, Rejected) and result.record is not None:  # kept for review
+                    st.drop_record(result.reason, result.record, rank_, result.detail)
+                elif isinstance(result, Drop):
                     drop(result)
                 else:
                     offer(result)

@@ -71,7 +71,7 @@ class Task:
 TASKS: dict[str, Task] = {
     "flashcard": Task(
         name="flashcard",
-        version="v1",
+        version="v2",  # v2: the worked example adds nothing to its card (v1 added "steroid medication")
         user=(
             "Rephrase this medical flashcard into a question and its answer. The question must be "
             "clear and complete on its own and end with a question mark; the answer must state the "
@@ -83,8 +83,8 @@ TASKS: dict[str, Task] = {
         example=(
             "Front: Most common cause of Cushing syndrome?\nBack: Exogenous glucocorticoids",
             '{"question": "What is the most common cause of Cushing syndrome?", '
-            '"answer": "The most common cause of Cushing syndrome is treatment with exogenous '
-            'glucocorticoids (steroid medication)."}',
+            '"answer": "The most common cause of Cushing syndrome is the use of exogenous '
+            'glucocorticoids."}',
         ),
     ),
     "wikidoc_textbook": Task(
@@ -237,3 +237,88 @@ def record_fields(task: Task, passage: Passage, fields: dict[str, str]) -> dict[
         _, body = split_section(passage.text)
         return {"instruction": INSTRUCTION, "input": fields["question"], "output": body}
     return {"instruction": INSTRUCTION, "input": fields["question"], "output": fields["answer"]}
+
+
+# ------------------------------------------------------------------ the judge
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A second opinion on a pair that passed validation and the support check
+    (meadow.convert.grounding): the same backend is asked whether the passage supports the
+    answer and the answer answers the question. Versioned and cached like the tasks: the
+    messages and parameters are the request's cache key."""
+
+    name: str
+    version: str
+    user: str  # template with {text}, {question}, {answer}
+    examples: tuple[tuple[str, str, str, str], ...]  # (passage text, question, answer, verdict)
+    max_tokens: int = 24
+
+    def messages(self, text: str, question: str, answer: str) -> list[Message]:
+        out: list[Message] = [{"role": "system", "content": _JUDGE_SYSTEM}]
+        for ex_text, ex_question, ex_answer, verdict in self.examples:
+            out.append({"role": "user", "content": self._user(ex_text, ex_question, ex_answer)})
+            out.append({"role": "assistant", "content": json.dumps({"verdict": verdict})})
+        out.append({"role": "user", "content": self._user(text, question, answer)})
+        return out
+
+    def _user(self, text: str, question: str, answer: str) -> str:
+        return self.user.format(text=text, question=question, answer=answer)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "name": f"{self.name}_{self.version}",
+            "schema": {
+                "type": "object",
+                "properties": {"verdict": {"type": "string", "enum": list(VERDICTS)}},
+                "required": ["verdict"],
+                "additionalProperties": False,
+            },
+        }
+
+
+_JUDGE_SYSTEM = (
+    "You check training data for a medical question answering assistant. "
+    "Reply with one JSON object and nothing else."
+)
+VERDICTS = ("supported", "unsupported")
+JUDGE_PREFILL = '{"verdict": "'
+
+JUDGE = Judge(
+    name="grounding_judge",
+    version="v1",
+    user=(
+        "Below is a source text, then a question and an answer written from it. The answer is "
+        "supported when everything it says is stated in the source text and it answers the "
+        "question. A fact that the source text does not state, a changed name or number, or an "
+        "answer to another question makes it unsupported.\n\n"
+        "Source text:\n{text}\n\nQuestion: {question}\nAnswer: {answer}\n\n"
+        'Reply as JSON: {{"verdict": "supported"}} or {{"verdict": "unsupported"}}'
+    ),
+    examples=(
+        (
+            "Front: Drug of choice for absence seizures?\nBack: Ethosuximide",
+            "What is the drug of choice for absence seizures?",
+            "The drug of choice for absence seizures is valproate.",
+            "unsupported",
+        ),
+        (
+            "Front: Normal adult resting heart rate?\nBack: 60-100 beats per minute",
+            "What is the normal resting heart rate of an adult?",
+            "The normal resting heart rate of an adult is 60 to 100 beats per minute.",
+            "supported",
+        ),
+    ),
+)
+
+_VERDICT = re.compile(r"\b(unsupported|not supported|supported|yes|no)\b", re.IGNORECASE)
+
+
+def parse_verdict(text: str) -> bool | None:
+    """True (supported), False (unsupported) or None (no verdict found) from a judge's answer."""
+    m = re.search(r'"verdict"\s*:\s*"([^"]*)', text)
+    m = _VERDICT.search(m.group(1) if m else text)
+    if m is None:
+        return None
+    return m.group(1).lower() in ("supported", "yes")

@@ -20,7 +20,19 @@ from typing import Any
 
 from meadow.convert.backend import Backend, BackendError, Completion, GenParams, Message
 from meadow.convert.cache import AnswerCache, ReplayMiss, request_key
-from meadow.convert.prompts import PREFILL, TASKS, parse_answer, record_fields, validate
+from meadow.convert.grounding import Support, support
+from meadow.convert.prompts import (
+    JUDGE,
+    JUDGE_PREFILL,
+    PREFILL,
+    TASKS,
+    VERDICTS,
+    Task,
+    parse_answer,
+    parse_verdict,
+    record_fields,
+    validate,
+)
 from meadow.errors import MeadowError
 from meadow.records import Passage, Record
 from meadow.schemas.llm import LLMSettings
@@ -42,6 +54,14 @@ class _Failed(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected(Drop):
+    """A well-formed pair that the grounding checks turned down (``unsupported_answer``,
+    ``judge_rejected``): the build keeps its record among the dropped samples for review."""
+
+    record: Record | None = None
+
+
 @dataclass
 class ConvertStats:
     passages: int = 0
@@ -53,6 +73,7 @@ class ConvertStats:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     failed: Counter[str] = field(default_factory=Counter)
+    judged: Counter[str] = field(default_factory=Counter)  # the judge's verdicts: supported, unsupported...
     accepted_samples: list[dict[str, Any]] = field(default_factory=list)
     rejected_samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -68,6 +89,7 @@ class ConvertStats:
         self.completion_tokens += other.completion_tokens
         self.cost_usd += other.cost_usd
         self.failed.update(other.failed)
+        self.judged.update(other.judged)
         for mine, theirs in (
             (self.accepted_samples, other.accepted_samples),
             (self.rejected_samples, other.rejected_samples),
@@ -81,6 +103,7 @@ class ConvertStats:
             "passages": self.passages,
             "accepted": self.accepted,
             "failed": dict(sorted(self.failed.items())),
+            **({"judged": dict(sorted(self.judged.items()))} if self.judged else {}),
             "requests": self.requests,
             "cache_hits": self.cache_hits,
             "retries": self.retries,
@@ -119,6 +142,7 @@ class Rephraser:
         s = self.settings
         self.stats.passages += 1
         reason, detail, answer = "unparseable", "", ""
+        rejected: Record | None = None
         for attempt in range(s.invalid_retries + 1):
             params = GenParams(
                 temperature=s.temperature if attempt == 0 else max(s.temperature, s.retry_temperature),
@@ -133,12 +157,14 @@ class Rephraser:
             except _Failed as failed:
                 self.stats.failed[failed.reason] += 1
                 return Drop(failed.reason, passage.id, failed.detail)
-            answer = completion.text
+            answer, detail, rejected = completion.text, "", None
             if completion.finish_reason == "length":
                 reason, fields = "truncated", None
             else:
                 fields, reason = validate(task, passage, parse_answer(answer, task.fields))
+            grounded = None
             if fields is not None:
+                grounded = self._support(task, passage, fields)
                 item = make_record(
                     passage.id,
                     **record_fields(task, passage, fields),
@@ -149,19 +175,67 @@ class Rephraser:
                         "rephrased_by": self.backend.identity,
                         "prompt": f"{task.name}@{task.version}",
                         "attempt": attempt,
+                        **({"support": grounded.score} if grounded is not None else {}),
                     },
                 )
                 if isinstance(item, Record):
-                    self.stats.accepted += 1
-                    self._sample(self.stats.accepted_samples, passage, answer, "")
-                    return item
-                reason, detail = f"record_{item.reason}", item.detail
-            self._sample(self.stats.rejected_samples, passage, answer, reason)
+                    try:
+                        reason, detail = await self._ground(passage, item, grounded)
+                    except _Failed as failed:
+                        self.stats.failed[failed.reason] += 1
+                        return Drop(failed.reason, passage.id, failed.detail)
+                    if not reason:
+                        self.stats.accepted += 1
+                        self._sample(self.stats.accepted_samples, passage, answer, "", grounded)
+                        return item
+                    rejected = item
+                else:
+                    reason, detail = f"record_{item.reason}", item.detail
+            self._sample(self.stats.rejected_samples, passage, answer, reason, grounded, detail)
+        if rejected is not None:  # a well-formed pair, turned down by the grounding checks
+            self.stats.failed[reason] += 1
+            return Rejected(reason, passage.id, detail, record=rejected)
         reason = f"rephrase_{reason}"
         self.stats.failed[reason] += 1
         return Drop(reason, passage.id, detail or f"last answer: {answer[:200]!r}")
 
-    def _sample(self, bucket: list[dict[str, Any]], passage: Passage, answer: str, reason: str) -> None:
+    def _support(self, task: Task, passage: Passage, fields: dict[str, str]) -> Support | None:
+        """The support of a generated answer (None: the task generates no answer, or no check)."""
+        if self.settings.min_support is None or "answer" not in task.fields:
+            return None
+        return support(passage.text, fields["question"], fields["answer"])
+
+    async def _ground(self, passage: Passage, record: Record, grounded: Support | None) -> tuple[str, str]:
+        """``("", "")`` for a pair that passes the support check and (with ``judge``) the judge,
+        else the reason and detail of its rejection."""
+        s = self.settings
+        if grounded is not None and s.min_support is not None and not grounded.passes(s.min_support):
+            return "unsupported_answer", grounded.describe(s.min_support)
+        if not s.judge:
+            return "", ""
+        params = GenParams(
+            temperature=0.0,
+            max_tokens=JUDGE.max_tokens,
+            seed=s.seed,
+            prefill=JUDGE_PREFILL if s.prefill else "",
+            json_schema=JUDGE.json_schema() if s.structured_output != "none" else None,
+        )
+        completion = await self._ask(JUDGE.messages(passage.text, record.input, record.output), params)
+        verdict = parse_verdict(completion.text)
+        self.stats.judged["unclear" if verdict is None else VERDICTS[not verdict]] += 1
+        if verdict is False:
+            return "judge_rejected", f"{JUDGE.name}@{JUDGE.version}: {completion.text[:200]!r}"
+        return "", ""
+
+    def _sample(
+        self,
+        bucket: list[dict[str, Any]],
+        passage: Passage,
+        answer: str,
+        reason: str,
+        grounded: Support | None = None,
+        detail: str = "",
+    ) -> None:
         """Keep the ``samples`` entries whose (id, answer) hash lowest: the same pick whatever
         order concurrent answers arrive in. ``bucket`` stays sorted by that hash."""
         limit = self.settings.samples
@@ -177,6 +251,8 @@ class Rephraser:
             "passage": passage.text,
             "answer": answer,
             **({"reason": reason} if reason else {}),
+            **({"support": grounded.score} if grounded is not None else {}),
+            **({"detail": detail} if detail else {}),
         }
         bisect.insort(bucket, entry, key=lambda e: e["_order"])
         del bucket[limit:]

@@ -55,6 +55,22 @@ class LLMSettings(BaseModel):
     cache: str = Field("data/cache/llm.sqlite", description="the answer cache (relative to the working dir)")
     replay: bool = Field(False, description="use cached answers only; a cache miss is an error")
     samples: int = Field(20, ge=0, description="accepted and rejected pairs per source written for review")
+    min_support: float | None = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="grounding: the least share of a generated answer's content words, numbers and "
+        "units (beyond those of its question) that its passage must hold; a number not in the "
+        "passage, or one end of a range without the other, fails whatever the share. Below it the "
+        "answer is re-asked, then dropped as unsupported_answer (meadow.convert.grounding); null "
+        "turns the check off",
+    )
+    judge: bool = Field(
+        False,
+        description="grounding: also ask the same backend whether the passage supports each pair "
+        "(prompt grounding_judge, one more cached request per pair); a pair it rejects is re-asked, "
+        "then dropped as judge_rejected",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LLMSettings:

@@ -399,8 +399,8 @@ def _samples_section(build: Build, rows: Sequence[Funnel], scan: RecordScan) -> 
     dropped = build.dropped_samples
     if dropped is None:
         parts.append(
-            '<p class="muted">This build wrote no dropped_samples.json (no filter, decontamination or '
-            "near-duplicate step dropped a valid record), so only kept records are shown.</p>"
+            '<p class="muted">This build wrote no dropped_samples.json (no filter, decontamination, '
+            "grounding or near-duplicate step dropped a valid record), so only kept records are shown.</p>"
         )
     for source in names:
         parts.append(f"<h3>{_e(source)}</h3>")

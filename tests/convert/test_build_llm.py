@@ -193,7 +193,9 @@ def test_quality_filters_apply_to_rephrased_records(tmp_path):
         "    filters: {boilerplate: true}\n"
     )
     with FakeOpenAI(behave) as server:
-        result = build(write_recipe(tmp_path, server.url, sources), progress=False)
+        # no grounding check: it would drop the answers with a stray "<br/>" before the filter
+        recipe = write_recipe(tmp_path, server.url, sources, extra="  min_support: null\n")
+        result = build(recipe, progress=False)
     cards = result.manifest.to_json()["sources"]["cards"]
     assert 0 < len(tagged) < 9
     assert cards["dropped"]["filter_boilerplate"] == len(tagged)
@@ -201,3 +203,57 @@ def test_quality_filters_apply_to_rephrased_records(tmp_path):
     assert cards["read"] == cards["dropped_total"] + cards["duplicates"] + cards["unique"]
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
     assert rows and not any("<br/>" in r["output"] for r in rows)
+
+
+def test_unsupported_answers_and_judge_rejections_reach_the_manifest_samples_and_stats(tmp_path):
+    """Grounding drops are counted like other drops: manifest reasons, dropped_samples.json,
+    rephrase_samples.json and the `meadow stats` report; a judged rebuild asks nothing again."""
+    from fake_openai import good_answer
+
+    from meadow.schemas.outputs import DROPPED_NAME
+    from meadow.stats.report import write_report
+
+    def behave(body: dict, n: int) -> tuple[str, str]:
+        user = last_user(body)
+        if "Source text:" in user:  # the judge: rejects the card about peaked T waves
+            return ("ok", json.dumps({"verdict": "unsupported" if "T waves" in user else "supported"}))
+        answer = json.loads(good_answer(body))
+        if "Cushing" in user or "wrist drop" in user:  # invents a drug
+            answer["answer"] = "Spironolactone, 25 mg."
+        return ("ok", json.dumps(answer))
+
+    sources = f"  cards:\n    loader: anki\n    path: {REPO / 'examples/anki/medical_deck.apkg'}\n"
+    extra = "  invalid_retries: 0\n  judge: true\n"
+    with FakeOpenAI(behave) as server:
+        recipe = write_recipe(tmp_path, server.url, sources, extra=extra)
+        result = build(recipe, progress=False)
+        asked = server.total
+        # rephrased on two workers this time (meadow.convert.distributed): the same drops
+        again = build(recipe, output_dir=tmp_path / "again", workers=2, progress=False)
+        assert server.total == asked  # every rephrasing and every verdict came from the cache
+    st = result.manifest.to_json()["sources"]["cards"]
+    unsupported = st["dropped"]["unsupported_answer"]
+    assert unsupported >= 1 and st["dropped"]["judge_rejected"] == 1
+    assert st["llm"]["failed"] == {"judge_rejected": 1, "unsupported_answer": unsupported}
+    assert st["llm"]["judged"] == {"supported": 9 - unsupported - 1, "unsupported": 1}
+    assert asked == 9 + 9 - unsupported  # a pair the support check drops is never judged
+    assert st["read"] == st["dropped_total"] + st["duplicates"] + st["unique"]
+    assert st["sampled"] == 9 - unsupported - 1
+    assert "spironolacton" in st["drop_examples"]["unsupported_answer"][0]
+    assert again.manifest.to_json()["sources"]["cards"]["dropped"] == st["dropped"]
+    for name in (JSON_NAME, DROPPED_NAME, SAMPLES_NAME):
+        assert (again.out_dir / name).read_bytes() == (result.out_dir / name).read_bytes(), name
+
+    dropped = json.loads((result.out_dir / DROPPED_NAME).read_text())["cards"]
+    row = dropped["unsupported_answer"][0]
+    assert row["output"] == "Spironolactone, 25 mg." and row["input"].endswith("?")
+    assert "number 25 not in the passage" in row["detail"]
+    assert dropped["judge_rejected"][0]["detail"].startswith("grounding_judge@v1")
+    samples = json.loads((result.out_dir / SAMPLES_NAME).read_text())["cards"]
+    reasons = {e["reason"] for e in samples["rejected"]}
+    assert reasons == {"unsupported_answer", "judge_rejected"}
+    assert all("support" in e for e in samples["accepted"])
+
+    report = write_report(result.out_dir, tokenizer="whitespace")
+    page = report.path.read_text(encoding="utf-8")
+    assert "unsupported_answer" in page and "judge_rejected" in page and "Spironolactone" in page

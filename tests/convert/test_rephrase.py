@@ -68,7 +68,7 @@ def test_good_answers_become_records_and_a_rerun_is_all_cache_hits(tmp_path):
         assert first.input == "What should you know about this: Drug of choice for condition 0?"
         assert first.output == "Medicine 0."
         assert first.id == "anki/test:0" and first.source == "anki/test"
-        assert first.meta["rephrased_by"] == "openai:fake-model" and first.meta["prompt"] == "flashcard@v1"
+        assert first.meta["rephrased_by"] == "openai:fake-model" and first.meta["prompt"] == "flashcard@v2"
         textbook = results[-1]
         assert textbook.input == "What is the Hyperkalemia - Diagnosis?"
         assert textbook.output.startswith("Potassium above 5.5")  # the section text is the answer
