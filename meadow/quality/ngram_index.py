@@ -154,13 +154,25 @@ class _Item:
 
     def covered(self, ws: Sequence[str], at: dict[int, int], keys: np.ndarray) -> np.ndarray | None:
         """Which of its words lie inside an indexed n-gram that ``ws`` holds (``at``: hash -> where
-        ``ws`` holds it; ``keys``: those hashes); None where none does."""
-        n, covered, found = self.n, np.zeros(len(self.words), dtype=bool), False
-        for pos in np.flatnonzero(np.isin(self.hashes, keys)).tolist():
-            where = at[int(self.hashes[pos])]
-            if tuple(ws[where : where + n]) == self.words[pos : pos + n]:  # not a hash collision
-                covered[pos : pos + n] = found = True
-        return covered if found else None
+        ``ws`` holds it; ``keys``: those hashes, sorted); None where none does."""
+        slot = np.minimum(np.searchsorted(keys, self.hashes), len(keys) - 1)
+        pos = np.flatnonzero(keys[slot] == self.hashes)
+        if not len(pos):
+            return None
+        where = np.fromiter(map(at.__getitem__, self.hashes[pos].tolist()), dtype=np.int64, count=len(pos))
+        # Confirm on the words (not a hash collision) a run of n-grams at a time: consecutive here
+        # and in the record.
+        cut = np.flatnonzero((np.diff(pos) != 1) | (np.diff(where) != 1)) + 1
+        n, covered = self.n, np.zeros(len(self.words), dtype=bool)
+        for a, b in zip([0, *cut.tolist()], [*cut.tolist(), len(pos)], strict=True):
+            p, w, length = int(pos[a]), int(where[a]), int(pos[b - 1] - pos[a]) + n
+            if tuple(ws[w : w + length]) == self.words[p : p + length]:
+                covered[p : p + length] = True
+                continue
+            for p, w in zip(pos[a:b].tolist(), where[a:b].tolist(), strict=True):  # one by one
+                if tuple(ws[w : w + n]) == self.words[p : p + n]:
+                    covered[p : p + n] = True
+        return covered if covered.any() else None
 
     def coverage(self, covered: np.ndarray, min_words: int) -> tuple[float, float]:
         """(coverage, coverage of the question with its options) of a mask of covered words.
@@ -195,10 +207,6 @@ class _Table:
     def add(self, h: int, idx: int) -> None:
         if self.first.setdefault(h, idx) != idx:
             self.others.setdefault(h, []).append(idx)
-
-    def candidates(self, h: int) -> tuple[int, ...]:
-        idx = self.first.get(h)
-        return () if idx is None else (idx, *self.others.get(h, ()))
 
 
 class Index:
@@ -284,8 +292,10 @@ class Index:
             for i, h in enumerate(hashes):
                 if h in table.first:
                     at.setdefault(h, i)
-            keys = np.fromiter(at, dtype=np.uint64, count=len(at))
-            for idx in {idx for h in at for idx in table.candidates(h)}:
+            keys = np.sort(np.fromiter(at, dtype=np.uint64, count=len(at)))
+            candidates = {table.first[h] for h in at}
+            candidates.update(idx for h in at.keys() & table.others.keys() for idx in table.others[h])
+            for idx in candidates:
                 mask = self.items[idx].covered(ws, at, keys)
                 if mask is not None:
                     covered[idx] = mask | covered[idx] if idx in covered else mask
