@@ -44,8 +44,10 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from meadow.benchmarks import load_benchmark
 from meadow.quality.decontaminate import Benchmark, Index
@@ -161,13 +163,14 @@ def built_vignettes(vignettes: list[Item], seed: int = 14) -> list[Item]:
     Each has a templated opening ("A 45-year-old man comes to the emergency department because of
     a 3-day history of fever and cough."), two sentences from the middle of real vignettes (each
     sentence used once), often a templated vital-signs line, a stock closing question and five
-    options drawn from the real ones: new questions that share only stock text with each other and
-    with the real vignettes, as the questions of one MedQA test split do.
+    options drawn from the real ones of up to four words (diagnoses, drugs, tests): new questions
+    that share only stock text with each other and with the real vignettes, as the questions of one
+    MedQA test split do.
     """
     rng = random.Random(seed)
     middles = [s for it in vignettes for s in SENTENCE.split(it.question)[1:-1] if len(s.split()) >= 6]
     rng.shuffle(middles)
-    pool = sorted({o for it in vignettes for o in it.options})
+    pool = sorted({o for it in vignettes for o in it.options if len(o.split()) <= 4})  # MedQA's are short
     out = []
     for k in range(len(middles) // 2):
         man = rng.random() < 0.5
@@ -299,6 +302,8 @@ class Tally:
     false_positives: list[dict]
     seconds: float = 0.0
     records: int = 0
+    coverages: dict[str, list[float]] = field(default_factory=dict)
+    """variant -> each record's highest coverage of any question, whatever the threshold"""
 
 
 def run_folds(
@@ -318,10 +323,14 @@ def run_folds(
         if with_leaks:
             cases += [c for it in folds[(f + 1) % FOLDS] for c in leaks(it, texts, next(numbers))]
         started = time.perf_counter()
-        # Index.match gives a Match (its .hit) since the coverage rule; before it, the Hit itself.
-        hits = [getattr(m, "hit", m) for m in map(index.match, (c.record for c in cases))]
+        hits = [index.match(c.record) for c in cases]
         tally.seconds += time.perf_counter() - started
         tally.records += len(cases)
+        if "coverage" in DecontaminateSettings.model_fields:  # the coverage rule (#14): its margins
+            probe = Index(settings.model_copy(update={"coverage": 1e-9}), index.benchmarks.values())
+            for c in cases:
+                hit = probe.match(c.record)
+                tally.coverages.setdefault(c.variant, []).append(0.0 if hit is None else hit.coverage)
         for c, hit in zip(cases, hits, strict=True):
             tally.cases[c.variant] += 1
             if hit is None:
@@ -335,8 +344,8 @@ def run_folds(
                         "record": (c.record.instruction + " | " + c.record.input)[:160],
                         "item": by_id[hit.item_id].question[:160],
                         "match": hit.match,
-                        "coverage": getattr(hit, "coverage", None),
-                        "matched": list(getattr(hit, "spans", [getattr(hit, "text", "")])),
+                        "coverage": getattr(hit, "coverage", None),  # the old rule's Hit has
+                        "matched": [getattr(s, "text", s) for s in getattr(hit, "spans", [hit.text])],
                     }
                 )
     return tally
@@ -365,6 +374,17 @@ def summary(tally: Tally) -> dict:
             "met": None if v not in GOALS else found / total >= GOALS[v],
         }
     out["records_per_second"] = round(tally.records / tally.seconds) if tally.seconds else None
+    if tally.coverages:  # how far each set lies from the threshold
+        out["coverage"] = {
+            v: {
+                "min": round(min(c), 3),
+                "p05": round(float(np.quantile(c, 0.05)), 3),
+                "median": round(float(np.median(c)), 3),
+                "p95": round(float(np.quantile(c, 0.95)), 3),
+                "max": round(max(c), 3),
+            }
+            for v, c in sorted(tally.coverages.items())
+        }
     return out
 
 
