@@ -6,8 +6,8 @@ import functools
 import re
 import unicodedata
 
-_WORD = re.compile(r"[^\W_]{2,}|[^\W_a-z]")
-"""A run of two or more letters or digits, or one character that is not a letter a-z."""
+_WORD = re.compile(r"[^\W\d_]{2,}|\d+|[^\W\d_a-z]")
+"""A run of two or more letters, a run of digits, or one letter that is not a-z."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -17,8 +17,10 @@ def words(text: str) -> tuple[str, ...]:
 
     Single letters go so that option letters do not matter: ``A: Aorta``, ``(a) aorta`` and
     ``{'A': 'Aorta'}`` all read ``aorta``; the article "a" goes too, on both sides of a comparison.
-    Digits stay (``type 1`` is not ``type 2``). Cached for the last few texts: a record's fields
-    are read by more than one check.
+    Digits stay (``type 1`` is not ``type 2``), as words of their own, split from the letters they
+    touch: a number and its unit read the same however they are spaced (``37.2C``, ``37.2°C`` and
+    ``37.2 °C`` all read ``37 2``; ``10mg`` and ``10 mg`` read ``10 mg``). Cached for the last few
+    texts: a record's fields are read by more than one check.
     """
     if not (text.isascii() or unicodedata.is_normalized("NFKC", text)):
         text = unicodedata.normalize("NFKC", text)

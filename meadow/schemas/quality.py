@@ -120,6 +120,19 @@ class DecontaminateSettings(BaseModel):
     common: int = Field(
         10, ge=1, description="an n-gram found in more than this many questions is boilerplate: not indexed"
     )
+    coverage: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="a record holds a question when at least this share of the question's informative "
+        "words (weighed by rarity among the benchmark questions) lie inside n-grams the two share",
+    )
+    min_words: int = Field(
+        3,
+        ge=1,
+        description="a question with fewer informative (not stock) words than this is matched with its "
+        "options",
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> DecontaminateSettings:

@@ -1,10 +1,12 @@
-"""Decontamination: planted benchmark questions are found (exact, paraphrased, short), clean records
-are not (real fixture data against real MMLU questions), and a build reports what it removed."""
+"""Decontamination: planted benchmark questions are found (exact, paraphrased, short, in part), clean
+records are not (exam text that shares only stock phrases with a question; real fixture data against
+real MMLU questions), and a build reports what it removed."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -16,7 +18,8 @@ from typer.testing import CliRunner
 from meadow.build import build
 from meadow.cli import app
 from meadow.errors import MeadowError
-from meadow.quality.decontaminate import Benchmark, DeconCounts, Decontaminator, Index
+from meadow.quality.decontaminate import Benchmark, DeconCounts, Decontaminator
+from meadow.quality.ngram_index import Index
 from meadow.records import Record
 from meadow.schemas.outputs import CONTAMINATION_NAME, DROPPED_NAME, JSON_NAME
 from meadow.schemas.quality import DecontaminateSettings
@@ -78,11 +81,16 @@ def test_a_slightly_paraphrased_long_question_is_found(index, paraphrase, match)
     hit = index.match(rec("Answer this question.", paraphrase, "Adenosine is the drug of choice."))
     assert hit is not None and (hit.item_id, hit.match) == ("q-long", match)
     if match == "ngram":
-        assert len(hit.text.split()) == 13 and hit.text in normalize(LONG)
+        # a changed word leaves the 12 words before it outside every shared 13-gram; an added word,
+        # or changed punctuation, leaves none out
+        assert hit.coverage == (0.7714 if "abrupt" in paraphrase else 1.0)
+        question = normalize(f"{LONG} {' '.join(LONG_OPTIONS)}")
+        assert all(len(s.text.split()) >= 13 and s.text in question for s in hit.spans)
 
 
 def test_a_long_question_rewritten_throughout_is_not_found(index):
-    # every 13-word stretch is changed: no longer the benchmark's wording
+    # every 13-word stretch is changed: no longer the benchmark's wording (with 13-grams; the
+    # bench's one_in_ten variant: bench/RESULTS.md)
     words = LONG.split()
     rewritten = " ".join(w if i % 10 else "very" for i, w in enumerate(words))
     assert index.match(rec("Question", rewritten)) is None
@@ -95,12 +103,14 @@ def test_a_short_question_is_found_by_the_short_ngram(index):
         "Please answer with one of the option in the bracket", f"Q:Tell me: {SHORT[:-1]} please? \n{options},"
     )
     hit = index.match(record)
-    assert hit is not None and (hit.item_id, hit.match) == ("q-short", "ngram")
-    assert len(hit.text.split()) == 8 and hit.text in normalize(SHORT)
+    assert hit is not None and (hit.item_id, hit.match, hit.coverage) == ("q-short", "ngram", 1.0)
+    assert [s.text for s in hit.spans] == [normalize(SHORT)]  # "please" comes before the options
     # a question of fewer than 8 words: found with its options (8 words and more), or as a whole field
     hit = index.match(rec("Quick quiz", f"{TINY} A: 7.25 B: 7.40 C: 7.55 D: 7.70"))
     assert hit is not None and (hit.item_id, hit.match) == ("q-tiny", "ngram")
-    assert hit.text == "what is the normal arterial ph 7 25"
+    assert [(s.start, s.end, s.text) for s in hit.spans] == [
+        (0, 14, "what is the normal arterial ph 7 25 7 40 7 55 7 70")
+    ]
     assert index.match(rec("Quick quiz", f"Tell me: {TINY} Thanks.")) is None
 
 
@@ -144,13 +154,154 @@ def test_template_ngrams_shared_by_many_questions_are_not_evidence():
     assert with_few.skipped_common == 0
 
 
+# --------------------------------------------------------------------------- exam text that is not a leak
+
+# Each of these records shares a stretch of 8 or 13 words with a benchmark question, and the old rule
+# (any shared n-gram is a hit) dropped it. They share stock text only: coverage says so.
+
+VIGNETTE = (
+    "A 45-year-old man comes to the emergency department because of a 2-day history of fever and "
+    "productive cough with rust-colored sputum. He has smoked one pack of cigarettes daily for 20 years. "
+    "Her temperature is 39.2°C (102.6°F), pulse is 110/min, respirations are 24/min, and blood pressure "
+    "is 120/80 mm Hg. Crackles are heard over the right lower lobe, and a chest x-ray shows lobar "
+    "consolidation. A Gram stain of the sputum shows lancet-shaped gram-positive diplococci in pairs."
+)
+DIAGNOSIS = "Which of the following is the most likely diagnosis?"
+NEXT_STEP = "Which of the following is the most appropriate next step in management?"
+GAIT = "Which of the following is true about the assessment of gait?"
+GAIT_OPTIONS = [
+    "A stamping gait is caused by a cerebellar lesion",
+    "An antalgic gait is caused by pain",
+    "A waddling gait is seen in hip girdle weakness",
+    "An apraxic gait is due to a frontal lobe lesion",
+]
+ROMAN = "Which of the following cells are phagocytic? I. Neutrophils II. Macrophages III. Platelets"
+ROMAN_OPTIONS = ["I only", "II only", "I and II only", "I, II, and III"]
+
+
+def exam_index() -> Index:
+    return Index(
+        DecontaminateSettings(),
+        [
+            bench(
+                "exam",
+                [
+                    (
+                        "v-dx",
+                        f"{VIGNETTE} {DIAGNOSIS}",
+                        ["Legionella", "Pneumococcal pneumonia", "Tuberculosis"],
+                    ),
+                    ("v-next", f"{VIGNETTE} {NEXT_STEP}", ["Oral amoxicillin", "Bronchoscopy", "CT scan"]),
+                    ("gait", GAIT, GAIT_OPTIONS),
+                    ("roman", ROMAN, ROMAN_OPTIONS),
+                    (
+                        "stock",
+                        "Which of the following is incorrect?",
+                        ["Aspirin is an NSAID", "Heparin is a vitamin"],
+                    ),
+                ],
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a stock stem (the 8-gram "which of the following is true about the" of a short question)
+        "Which of the following is true about the management of acute asthma in children?",
+        # a question that is nothing but a stock stem, as a whole field
+        "Which of the following is incorrect?",
+        # a roman-numeral option list, once the single letters are gone "only ii only and ii only ..."
+        "Which bacteria are gram-positive? I. Staphylococci II. Streptococci III. E. coli\n"
+        "A: I only B: II only C: I and II only D: I, II, and III",
+        # a vignette opening (17 words in a row), a vital signs line of the same template and a stock
+        # closing question (13 words in a row with the end of the vital signs), another patient between
+        "A 45-year-old man comes to the emergency department because of a 2-day history of fever and a "
+        "painful swollen right knee. He has no history of trauma. His temperature is 38.4 °C (101.1 °F), "
+        "pulse is 96/min, respirations are 18/min, and blood pressure is 120/80 mm Hg. Crackles are heard "
+        "over the right lower lobe. Which of the following is the most likely diagnosis?",
+    ],
+)
+def test_exam_text_sharing_only_stock_phrases_is_not_a_leak(text):
+    index = exam_index()
+    assert index.find(rec("Answer the following multiple choice question.", text, "B")) is None
+
+
+def test_a_question_sharing_its_stem_with_another_is_credited_to_the_one_it_holds_most():
+    # both questions' stems are in the record; only v-next's closing question and options are, so the
+    # record is credited to it (the old rule credited the first question in file order, v-dx)
+    index = exam_index()
+    options = "A: Oral amoxicillin\nB: Bronchoscopy\nC: CT scan"
+    found = index.find(
+        rec("Answer the following multiple choice question.", f"{VIGNETTE} {NEXT_STEP}\n{options}")
+    )
+    assert found is not None and found.hit.item_id == "v-next" and found.hit.coverage == 1.0
+    assert {index.items[i].id for i in found.items} == {"v-dx", "v-next"}  # it holds both stems
+    # the vignette alone: both held in full, credited to the first
+    assert index.match(rec("Case", VIGNETTE)).item_id == "v-dx"
+
+
+def test_only_the_questions_a_record_holds_are_counted_found():
+    # the record holds "gait" and shares a vignette opening with v-dx and v-next: one question
+    # found (the old rule counted every question sharing an n-gram: the manifest's `hits`)
+    decon = Decontaminator(DecontaminateSettings(), [exam_index().benchmarks["exam"]])
+    opening = "A 45-year-old man comes to the emergency department because of a 2-day history of fever and"
+    record = rec(f"{opening} dizziness.", f"{GAIT}\n" + "\n".join(GAIT_OPTIONS))
+    hit = decon.check(record)
+    assert hit is not None and hit.item_id == "gait"
+    assert decon.counts.found == {"exam": {2}} and decon.counts.records == {"exam": 1}
+
+
+LEAKS = {
+    "verbatim": lambda q, o: ("Answer the following multiple choice question.", f"{q}\n" + lettered(o)),
+    "options_reformatted": lambda q, o: (
+        "Pick one.",
+        f"Q: {q} " + " ".join(f"({chr(97 + i)}) {x}" for i, x in enumerate(o)),
+    ),
+    "case_punctuation": lambda q, o: ("ANSWER", re.sub(r"[,.?:()-]", " ", f"{q} {' '.join(o)}").upper()),
+    "inside_text": lambda q, o: (
+        "Summarise the notes.",
+        f"The patient was seen on Monday and felt better after rest. Quiz: {q} {' / '.join(o)} "
+        "Follow-up in two weeks with blood tests.",
+    ),
+    "last_60pct": lambda q, o: ("Continue.", " ".join(q.split()[-round(0.6 * len(q.split())) :])),
+}
+
+
+def lettered(options: list[str]) -> str:
+    return "\n".join(f"{chr(65 + i)}: {x}" for i, x in enumerate(options))
+
+
+@pytest.mark.parametrize(
+    ("item_id", "variant"),
+    [("v-dx", v) for v in LEAKS] + [("gait", v) for v in LEAKS if v != "last_60pct"],
+)
+def test_a_planted_question_is_found_in_every_variant(item_id, variant):
+    index = exam_index()
+    item = next(q for q in index.benchmarks["exam"].questions if q[0] == item_id)
+    instruction, text = LEAKS[variant](item[1], item[2])
+    hit = index.match(rec(instruction, text, "Not the answer."))
+    assert hit is not None and hit.item_id == item_id, variant
+    assert hit.coverage >= (0.4 if variant == "last_60pct" else 1.0)
+
+
+def test_a_short_question_verbatim_and_a_number_however_its_unit_is_spaced():
+    index = exam_index()
+    hit = index.match(rec("Answer this question.", GAIT, "An antalgic gait is caused by pain"))
+    assert hit is not None and (hit.item_id, hit.match) == ("gait", "exact")
+    spaced = VIGNETTE.replace("39.2°C (102.6°F)", "39.2 C (102.6 F)").replace("2-day", "2 day")
+    hit = index.match(rec("Case", f"{spaced} {DIAGNOSIS}"))
+    assert hit is not None and (hit.item_id, hit.match, hit.coverage) == ("v-dx", "exact", 1.0)
+
+
 def test_the_first_benchmark_is_reported_and_every_question_counted():
     a = bench("a", [("a1", LONG, LONG_OPTIONS)])
     b = bench("b", [("b1", LONG, LONG_OPTIONS)])
     index = Index(DecontaminateSettings(), [a, b])
     record = rec("Q", LONG)
     assert index.match(record).benchmark == "a"
-    assert {index.items[i].id for i in index.matched_items(record)} == {"a1", "b1"}
+    assert {index.items[i].id for i in index.find(record).items} == {"a1", "b1"}
 
 
 def test_counts_of_shards_add_up_and_a_worker_starts_from_zero():
@@ -184,7 +335,7 @@ texts += [{LONG!r}, "Question 8 about the rhythm of the heart and the lungs in o
 out = []
 for t in texts:
     hit = index.match(Record(instruction=t, output="x", source="s", id="s:1"))
-    out.append(None if hit is None else [hit.item_id, hit.match, hit.text])
+    out.append(None if hit is None else [hit.item_id, hit.match, hit.coverage, [s.text for s in hit.spans]])
 print(json.dumps([out, index.skipped_common]))
 """
     runs = []
@@ -338,10 +489,12 @@ def test_build_drops_and_reports_contaminated_records(tmp_path, tiny):
             "benchmark",
             "item_id",
             "match",
-            "ngram",
+            "coverage",
+            "spans",
             "question",
         }
         assert row["source"] == "medqa" and row["match"] == "ngram" and row["id"].startswith("medqa:")
+        assert row["coverage"] == 1.0 and row["spans"][0]["start"] == 0 and row["spans"][0]["text"]
     assert m["outputs"][CONTAMINATION_NAME]["records"] == 2 and m["outputs"][CONTAMINATION_NAME]["sha256"]
     dropped = json.loads((result.out_dir / DROPPED_NAME).read_text())["medqa"]["contaminated"]
     assert {r["detail"].split(":", 1)[0] for r in dropped} == {"medqa_test", "mmlu_test"}
@@ -392,6 +545,8 @@ def test_missing_benchmark_files_are_named_by_build_and_check(tmp_path, tiny, mo
         ("benchmarks:\n  b: {kind: mmlu, path: x, fetch: {kind: url, url: ftp://x}}\n", "not an http(s) URL"),
         ("decontaminate: {ngram: 5, short_ngram: 8}\n", "short_ngram (8) is larger than ngram (5)"),
         ("decontaminate: {n: 5}\n", "decontaminate.n: unknown key"),
+        ("decontaminate: {coverage: 0}\n", "decontaminate.coverage"),
+        ("decontaminate: {coverage: 1.5}\n", "decontaminate.coverage"),
     ],
 )
 def test_bad_benchmark_settings(tmp_path, body, expected):
