@@ -2,7 +2,9 @@
 
 For a context and a continuation: trailing whitespace of the context moves to the continuation;
 ``whole = encode(context + continuation)``, ``ctx = encode(context)`` and the continuation tokens are
-``whole[len(ctx):]`` (no special tokens added). The model sees ``(ctx + cont)[:-1]`` (left-truncated
+``whole[len(ctx):]`` (no special tokens added). An empty context is the tokenizer's BOS token
+(EOS where it has none: the harness's ``prefix_token_id``), or the continuation's own first
+token where that is the same token. The model sees ``(ctx + cont)[:-1]`` (left-truncated
 to its maximum length) and the score is the sum of the log-probabilities of the continuation tokens.
 Requests are run longest first, right-padded, in batches; right padding leaves every real
 position's logits as in an unpadded run. For a multiple-choice question, ``acc`` takes the option
@@ -29,8 +31,20 @@ class Scored:
     tokens: int
 
 
+def prefix_token_id(tokenizer: Any) -> int:
+    """The token an empty context starts from: BOS, else EOS (lm-evaluation-harness's HFLM)."""
+    if tokenizer.bos_token_id is not None:
+        return int(tokenizer.bos_token_id)
+    return int(tokenizer.eos_token_id)
+
+
 def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Context and continuation token ids, split as lm-evaluation-harness's ``_encode_pair``."""
+    """Context and continuation token ids, split as lm-evaluation-harness's ``loglikelihood``
+    (``_encode_pair``, and the prefix token for an empty context)."""
+    if not context:
+        cont = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+        prefix = prefix_token_id(tokenizer)
+        return (cont[:1], cont[1:]) if cont and cont[0] == prefix else ([prefix], cont)
     spaces = len(context) - len(context.rstrip())
     if spaces:
         continuation = context[-spaces:] + continuation
@@ -70,8 +84,6 @@ def score(
         ctx, cont = encode_pair(tokenizer, context, continuation)
         if not cont:
             raise ValueError(f"empty continuation {continuation!r}")
-        if not ctx:  # as the harness: an empty context starts from the end-of-text token
-            ctx = [tokenizer.eos_token_id]
         ids = (ctx + cont)[-(limit + 1) :][:-1]
         encoded.append((ids, cont))
     # longest first (the first batch shows whether memory suffices); ties by index: deterministic
