@@ -110,6 +110,7 @@ def test_empty_context_scores_as_lm_evaluation_harness(meadow_cache):
     theirs = harness.loglikelihood(
         [Instance("loglikelihood", {}, request, i) for i, request in enumerate(requests)], disable_tqdm=True
     )
-    ours = score(lm.model, lm.tokenizer, requests, batch_size=4)
-    assert [s.logprob for s in ours] == pytest.approx([lp for lp, _ in theirs], abs=1e-4)
-    assert [s.greedy for s in ours] == [greedy for _, greedy in theirs]
+    for shared in (True, False):
+        ours = score(lm.model, lm.tokenizer, requests, batch_size=4, prefix_cache=shared).scored
+        assert [s.logprob for s in ours] == pytest.approx([lp for lp, _ in theirs], abs=1e-4)
+        assert [s.greedy for s in ours] == [greedy for _, greedy in theirs]
