@@ -644,8 +644,21 @@ def eval_(
         typer.Option("--limit", help="At most this many questions per benchmark (the first ones)."),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", "--batch_size", help="Sequences per forward pass.")
+        int,
+        typer.Option(
+            "--batch-size",
+            "--batch_size",
+            help="Sequences per forward pass (loglik with the prefix cache: a prompt and its options).",
+        ),
     ] = 8,
+    prefix_cache: Annotated[
+        bool,
+        typer.Option(
+            "--prefix-cache/--no-prefix-cache",
+            help="loglik mode: read each prompt once, its options packed after it; "
+            "--no-prefix-cache: one full pass per option, as lm-evaluation-harness (same scores).",
+        ),
+    ] = True,
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "--output_dir", "-o", help="Where results go.")
     ] = Path("data/eval/run"),
@@ -670,7 +683,9 @@ def eval_(
 
     Log-likelihood mode, as lm-evaluation-harness: each option's text is
     scored as a continuation of the prompt; acc takes the most likely option,
-    acc_norm the most likely per character. Deterministic.
+    acc_norm the most likely per character. Deterministic. Each prompt is read
+    once and its options packed after it (--no-prefix-cache: one pass per
+    option, as the harness runs them; the same scores).
 
     Generate mode, as medAlpaca's eval: greedy decoding, then the answer
     letter is read from the text ("The answer is (C)", "C.", "Option C: ...");
@@ -709,6 +724,7 @@ def eval_(
             fewshot_from=fewshot_from or [],
             limit=limit,
             batch_size=batch_size,
+            prefix_cache=prefix_cache,
             mode=mode,  # type: ignore[arg-type]
             max_new_tokens=max_new_tokens,
             allow_download=allow_download,

@@ -7,7 +7,9 @@ Output, in ``output_dir``:
   option's log-probability; in generate mode the greedy answer (``generation``) and the letter
   read from it (``choice``, null when none could be read: counted as wrong, and as ``no_answer``);
 - ``results.json``: model (name, weights sha256), settings, per benchmark n, acc and acc_norm with
-  95% Wilson intervals, questions removed (USMLE image questions) and input file hashes;
+  95% Wilson intervals, questions removed (USMLE image questions), input file hashes and in
+  loglik mode how the options were read (``loglik``: prompts shared, options given a full pass
+  and why, prompt/option token merges, tokens read);
 - ``results.md``: the markdown table (rows: models, columns: benchmarks).
 """
 
@@ -53,6 +55,9 @@ class EvalConfig:
     limit: int | None = None
     """At most this many questions per benchmark (the first ones, in file order)."""
     batch_size: int = 8
+    prefix_cache: bool = True
+    """loglik mode: read each question's prompt once, its options packed after it (False: one
+    full sequence per option, as lm-evaluation-harness runs them; same scores)."""
     max_new_tokens: int = 32
     """generate mode: tokens per answer (greedy decoding)."""
     allow_download: bool = False
@@ -172,18 +177,25 @@ def _row(q: Question, prompt: str, choice: str | None, **extra: Any) -> dict[str
 
 def score_questions(
     lm: LoadedModel, questions: list[Question], pool: list[Question], cfg: EvalConfig
-) -> list[dict[str, Any]]:
-    """loglik mode: one result row per question (see the module docstring)."""
+) -> tuple[list[dict[str, Any]], loglik.ScoreStats]:
+    """loglik mode: one result row per question (see the module docstring), and what the scoring read."""
     prompts = build_prompts(lm, questions, pool, cfg)
     requests = [
         (p, answer_text(q, letter)) for p, q in zip(prompts, questions, strict=True) for letter in q.options
     ]
-    scored = loglik.score(lm.model, lm.tokenizer, requests, batch_size=cfg.batch_size, progress=cfg.progress)
+    scores = loglik.score(
+        lm.model,
+        lm.tokenizer,
+        requests,
+        batch_size=cfg.batch_size,
+        prefix_cache=cfg.prefix_cache,
+        progress=cfg.progress,
+    )
     rows = []
     at = 0
     for prompt, q in zip(prompts, questions, strict=True):
         letters = list(q.options)
-        mine = scored[at : at + len(letters)]
+        mine = scores.scored[at : at + len(letters)]
         at += len(letters)
         logprobs = [s.logprob for s in mine]
         lengths = [len(answer_text(q, letter)) for letter in letters]
@@ -199,7 +211,7 @@ def score_questions(
                 logprobs=dict(zip(letters, logprobs, strict=True)),
             )
         )
-    return rows
+    return rows, scores.stats
 
 
 def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
@@ -227,9 +239,11 @@ def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
             "base": backend.base.identity if backend.base else None,
         }
     start = time.perf_counter()
+    scoring: dict[str, Any] | None = None
     if cfg.mode == "loglik":
         assert isinstance(backend, LoadedModel)
-        rows = score_questions(backend, questions, pool, cfg)
+        rows, stats = score_questions(backend, questions, pool, cfg)
+        scoring = stats.as_dict()
         metrics = {"acc": "correct", "acc_norm": "correct_norm"}
     else:
         rows = generate_questions(backend, questions, pool, cfg)
@@ -249,6 +263,7 @@ def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
             "fewshot_from": cfg.fewshot_from,
             "limit": cfg.limit,
             "batch_size": cfg.batch_size,
+            "prefix_cache": cfg.prefix_cache if cfg.mode == "loglik" else None,
             "max_new_tokens": cfg.max_new_tokens if cfg.mode == "generate" else None,
             "benchmarks": cfg.benchmarks,
         },
@@ -257,6 +272,7 @@ def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
         "files": {str(p): file_info(p)["sha256"] for p in files},
         "questions": len(rows),
         "seconds": round(seconds, 3),
+        "loglik": scoring,
         "versions": {p: _version(p) for p in ("meadow", "torch", "transformers", "peft")},
     }
     out = Path(cfg.output_dir)

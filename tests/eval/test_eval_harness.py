@@ -89,3 +89,28 @@ def test_loglik_agrees_with_lm_evaluation_harness(prompt, meadow_cache, raw_fixt
         assert list(row["logprobs"].values()) == pytest.approx(theirs, abs=1e-4)
         assert bool(sample["acc"]) == row["correct"]
         assert bool(sample["acc_norm"]) == row["correct_norm"]
+
+
+def test_empty_context_scores_as_lm_evaluation_harness(meadow_cache):
+    """An empty context starts from the harness's prefix token (BOS for SmolLM2, not EOS), and a
+    continuation that starts with it is its own context."""
+    pytest.importorskip("lm_eval")
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from meadow.eval.loglik import score
+
+    lm = load_model(None)
+    requests = [
+        ("", "Hello there, how are you?"),
+        ("", "<|im_start|>user\nWhat is anaemia?"),
+        ("Question: what is anaemia?\nAnswer:", " A low haemoglobin"),
+    ]
+    harness = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=4)
+    theirs = harness.loglikelihood(
+        [Instance("loglikelihood", {}, request, i) for i, request in enumerate(requests)], disable_tqdm=True
+    )
+    for shared in (True, False):
+        ours = score(lm.model, lm.tokenizer, requests, batch_size=4, prefix_cache=shared).scored
+        assert [s.logprob for s in ours] == pytest.approx([lp for lp, _ in theirs], abs=1e-4)
+        assert [s.greedy for s in ours] == [greedy for _, greedy in theirs]

@@ -1,6 +1,6 @@
 """Scoring on the embedded SmolLM2 with real MMLU dev questions: log-likelihood mode is
 deterministic, batch-size independent and equal to a plain unbatched computation; generate mode;
-LoRA adapters; the CLI end to end."""
+LoRA adapters; the CLI end to end. (Prefix sharing against the full pass: test_eval_loglik.py.)"""
 
 from __future__ import annotations
 
@@ -136,11 +136,14 @@ def test_lora_adapter_directory(lm, raw_fixtures, first_run, tmp_path):
 def test_cli_eval_writes_results(meadow_cache, raw_fixtures, tmp_path):
     out = tmp_path / "cli"
     args = ["eval", "-b", f"mmlu:{raw_fixtures}/mmlu/dev/medical_genetics_dev.csv", "--limit", "1"]
-    result = CliRunner().invoke(app, [*args, "-o", str(out), "-q"])
+    result = CliRunner().invoke(app, [*args, "-o", str(out), "-q", "--no-prefix-cache"])
     assert result.exit_code == 0, result.output
     assert "| SmolLM2-135M-Instruct (loglik, 0-shot, medalpaca) |" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["questions.jsonl", "results.json", "results.md"]
     assert len(_rows(out)) == 1
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["prefix_cache"] is False
+    assert results["loglik"]["full_pass_reasons"] == {"no_prefix_cache": 4}
 
 
 def test_cli_eval_errors(tmp_path):
