@@ -13,7 +13,7 @@ from pathlib import Path
 from meadow.benchmarks import Loaded, Options, make_question, register
 from meadow.errors import InputError, MeadowError
 from meadow.sources import _common
-from meadow.sources.usmle import _read_json
+from meadow.sources.usmle import read_json
 
 OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
 TEST_FILE = "test_ground_truth.json"
@@ -40,10 +40,10 @@ def load(files: list[Path], options: Options) -> Loaded:
         raise MeadowError(f"pubmedqa: no data file (e.g. ori_pqal.json) among {[p.name for p in files]}")
     for path in data_files:
         truth_path = next((p for p in files if p.name == TEST_FILE), path.with_name(TEST_FILE))
-        truth = _read_json(truth_path) if truth_path.is_file() else None
+        truth = read_json(truth_path) if truth_path.is_file() else None
         if truth is not None and not isinstance(truth, dict):
             raise InputError(truth_path, 'expected an object of PMID -> "yes" | "no" | "maybe"')
-        data = _read_json(path)
+        data = read_json(path)
         if not isinstance(data, dict):
             raise InputError(path, "expected an object of PMID -> question")
         for pmid, row in data.items():
