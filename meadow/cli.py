@@ -678,6 +678,12 @@ def eval_(
         bool, typer.Option("--compare", help="Print the table of the RESULTS_FILES given; evaluate nothing.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Fail on a malformed benchmark question instead of leaving it out of scoring."
+        ),
+    ] = False,
 ) -> None:
     """Score a model on multiple-choice benchmarks (MMLU medical, MedQA, USMLE, PubMedQA).
 
@@ -731,6 +737,7 @@ def eval_(
             progress=not quiet,
             base_url=base_url,
             api_key_env=api_key_env,
+            strict=strict,
         )
         results = evaluate(cfg)
     except MeadowError as err:

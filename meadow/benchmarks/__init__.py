@@ -2,19 +2,25 @@
 
 A kind's ``load(files, options)`` reads the files of one benchmark (already expanded from a path or
 glob) and returns its multiple-choice ``Question``s in file order, with the questions it removed
-counted by reason (``Loaded``). Its options (MMLU's ``subjects``) are a pydantic model, checked
+counted by reason (``Loaded``): the questions it left out of scoring (``Unscored``: an image
+question, one published without options or with an answer key that names no option) keep their
+text, which decontamination indexes all the same (a question that cannot be scored can still
+leak into training data). Its options (MMLU's ``subjects``) are a pydantic model, checked
 where a recipe or a spec names the kind. ``meadow eval`` and the build's decontamination read
 benchmarks through this registry alike, so adding a kind is adding its module: every module here
 registers itself and is imported on first use, with no list to edit.
 
-Unlike a training build, a benchmark never skips a malformed question silently: a bad row raises
-InputError naming the file and the line (or record).
+Unlike a training build, a benchmark never skips a malformed question silently. A kind either
+raises InputError naming the file and the line (or record), or (usmle, pubmedqa, whose published
+files hold such items) hands it back as ``Unscored`` with ``malformed=True``: ``read`` then logs a
+warning naming the file and item and counts it, or, with ``strict``, raises the error.
 """
 
 from __future__ import annotations
 
 import glob
 import importlib
+import logging
 import pkgutil
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +31,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from meadow.errors import InputError, MeadowError
+
+log = logging.getLogger(__name__)
 
 
 class Question(BaseModel):
@@ -48,13 +56,43 @@ class Question(BaseModel):
         return self
 
 
+@dataclass(frozen=True)
+class Unscored:
+    """A question of the benchmark left out of scoring, and why (``reason``, ``detail``, at ``at``:
+    the file and record). Its text is still the benchmark's for decontamination. ``malformed``: the
+    published item is broken (``--strict`` stops on it), as opposed to left out by rule (images)."""
+
+    id: str
+    benchmark: str
+    reason: str
+    at: str
+    detail: str
+    question: str = ""
+    options: tuple[str, ...] = ()
+    malformed: bool = False
+
+
 @dataclass
 class Loaded:
-    """The questions of one benchmark, and how many were removed (by reason)."""
+    """The questions of one benchmark, and how many were removed (by ``benchmark:reason``)."""
 
     questions: list[Question] = field(default_factory=list)
     removed: Counter[str] = field(default_factory=Counter)
     files: list[Path] = field(default_factory=list)
+    unscored: list[Unscored] = field(default_factory=list)
+    """The removed questions that are still the benchmark's (not those outside it, such as PubMedQA
+    questions outside the test set)."""
+
+    def unscore(self, item: Unscored) -> None:
+        """Leave ``item`` out of scoring, counted under its reason."""
+        self.unscored.append(item)
+        self.removed[f"{item.benchmark}:{item.reason}"] += 1
+
+    def texts(self) -> list[tuple[str, str, list[str]]]:
+        """(id, question, options' texts) of every question, scored or not, that has a text: what
+        decontamination indexes."""
+        scored = [(q.id, q.question, list(q.options.values())) for q in self.questions]
+        return scored + [(u.id, u.question, list(u.options)) for u in self.unscored if u.question.strip()]
 
 
 class Options(BaseModel):
@@ -161,24 +199,42 @@ def expand(pattern: str) -> list[Path]:
     return files
 
 
-def load_benchmark(spec: str, **options: Any) -> Loaded:
-    """Load every question of a ``KIND:PATH_OR_GLOB`` spec; ``options`` are the kind's (mmlu:
-    ``subjects``)."""
-    kind, pattern = parse_spec(spec)
-    files = expand(pattern)
+def read(kind: str, files: list[Path], options: Any, *, label: str, strict: bool = False) -> Loaded:
+    """The questions of ``files`` read by ``kind`` with its ``options`` (a dict, checked by the
+    kind's options model, or that model). ``label`` names the benchmark in errors. A malformed item
+    the kind left unscored is a warning naming it, or with ``strict`` an InputError."""
     reader = get(kind)
     try:
         parsed = reader.options.model_validate(options)
     except ValidationError as err:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise MeadowError(f"benchmark {spec!r}: {kind} options: {detail}") from None
-    loaded = reader.load(files, parsed)
+        raise MeadowError(f"benchmark {label}: {kind} options: {detail}") from None
+    try:
+        loaded = reader.load(files, parsed)
+    except InputError:
+        raise  # it names the file and record
+    except MeadowError as err:
+        raise MeadowError(f"benchmark {label}: {err}") from None
     loaded.files = files
+    for item in loaded.unscored:
+        if not item.malformed:
+            log.debug("%s: %s (%s): not scored", item.at, item.detail, item.reason)
+        elif strict:
+            raise InputError(item.at, f"{item.detail} ({item.reason})")
+        else:
+            log.warning("%s: %s: not scored (%s; --strict stops here)", item.at, item.detail, item.reason)
     if not loaded.questions:
-        raise MeadowError(f"benchmark {spec!r}: no questions in {len(files)} file(s)")
-    seen: dict[str, Question] = {}
+        raise MeadowError(f"benchmark {label}: no {kind} questions in {len(files)} file(s)")
+    seen: set[str] = set()
     for q in loaded.questions:
         if q.id in seen:
-            raise MeadowError(f"benchmark {spec!r}: question id {q.id} appears twice (same file read twice?)")
-        seen[q.id] = q
+            raise MeadowError(f"benchmark {label}: question id {q.id} appears twice (same file read twice?)")
+        seen.add(q.id)
     return loaded
+
+
+def load_benchmark(spec: str, *, strict: bool = False, **options: Any) -> Loaded:
+    """Load every question of a ``KIND:PATH_OR_GLOB`` spec; ``options`` are the kind's (mmlu:
+    ``subjects``); ``strict``: a malformed question is an error instead of a counted removal."""
+    kind, pattern = parse_spec(spec)
+    return read(kind, expand(pattern), options, label=repr(spec), strict=strict)

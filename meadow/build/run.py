@@ -90,7 +90,7 @@ def build(
     plan = {name: resolve_paths(name, entry, base) for name, entry in recipe.sources.items()}
     for name in recipe.sources:  # a bad filter setting (an unknown language) fails before any reading
         filters.build_filters(recipe.source_filters(name))
-    decon = decontaminate.from_recipe(recipe.decontaminate, recipe.benchmarks, base)
+    decon = decontaminate.from_recipe(recipe.decontaminate, recipe.benchmarks, base, options.strict)
     nd = recipe.near_dedup if recipe.near_dedup is not None and recipe.near_dedup.enabled else None
     near = NearDedupIndex(nd.threshold, nd.shingle, nd.num_perm) if nd is not None else None
 

@@ -1,5 +1,6 @@
 """Evaluation results: accuracy with a 95% Wilson interval, the results JSON and a markdown table
-like medAlpaca's README (rows: models, columns: benchmarks)."""
+like medAlpaca's README (rows: models, columns: benchmarks), with the questions left out of scoring
+by reason below it."""
 
 from __future__ import annotations
 
@@ -72,9 +73,44 @@ def cell(entry: dict[str, Any] | None, metric: str) -> str:
     return f"{100 * m['accuracy']:.1f} ({100 * low:.1f}-{100 * high:.1f}), n={entry['n']}"
 
 
+def removed_by_benchmark(removed: dict[str, int]) -> dict[str, dict[str, int]]:
+    """``{"usmle_step1:image_listed": 27}`` (results.json ``removed``) -> ``{"usmle_step1":
+    {"image_listed": 27}}``, sorted."""
+    out: dict[str, dict[str, int]] = {}
+    for key, count in sorted(removed.items()):
+        benchmark, _, reason = key.rpartition(":")
+        out.setdefault(benchmark, {})[reason] = count
+    return out
+
+
+def _label(r: dict[str, Any]) -> str:
+    c = r["config"]
+    return f"{r['model']['name']} ({c['mode']}, {c['shots']}-shot, {c['prompt']})"
+
+
+def _removed_note(results: Sequence[dict[str, Any]]) -> list[str]:
+    """One line naming the questions not scored, by benchmark and reason; one per run when the
+    runs differ."""
+    notes = []
+    for r in results:
+        by_benchmark = removed_by_benchmark(r.get("removed") or {})
+        text = "; ".join(
+            f"{b} " + ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+            for b, reasons in by_benchmark.items()
+        )
+        notes.append((_label(r), text))
+    texts = {text for _, text in notes}
+    if texts == {""}:
+        return []
+    if len(texts) == 1:
+        return [f"Not scored: {notes[0][1]}."]
+    return [f"Not scored in {label}: {text or 'none'}." for label, text in notes]
+
+
 def markdown_table(results: Sequence[dict[str, Any]], metric: str = "acc") -> str:
     """One row per results file (its model and settings), one column per benchmark; each cell
-    ``accuracy% (95% CI), n``."""
+    ``accuracy% (95% CI), n``. Below, the questions left out of scoring (``removed``: USMLE image
+    questions, published slips) by benchmark and reason."""
     benchmarks = sorted({b for r in results for b in r["benchmarks"]})
     header = ["model", *benchmarks]
     lines = [
@@ -82,8 +118,7 @@ def markdown_table(results: Sequence[dict[str, Any]], metric: str = "acc") -> st
         "|" + "|".join(["---"] + ["---:"] * len(benchmarks)) + "|",
     ]
     for r in results:
-        c = r["config"]
-        label = f"{r['model']['name']} ({c['mode']}, {c['shots']}-shot, {c['prompt']})"
         cells = [cell(r["benchmarks"].get(b), metric) for b in benchmarks]
-        lines.append("| " + " | ".join([label, *cells]) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append("| " + " | ".join([_label(r), *cells]) + " |")
+    note = _removed_note(results)
+    return "\n".join(lines + ([""] + note if note else [])) + "\n"

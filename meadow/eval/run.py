@@ -7,10 +7,12 @@ Output, in ``output_dir``:
   option's log-probability; in generate mode the greedy answer (``generation``) and the letter
   read from it (``choice``, null when none could be read: counted as wrong, and as ``no_answer``);
 - ``results.json``: model (name, weights sha256), settings, per benchmark n, acc and acc_norm with
-  95% Wilson intervals, questions removed (USMLE image questions), input file hashes and in
-  loglik mode how the options were read (``loglik``: prompts shared, options given a full pass
-  and why, prompt/option token merges, tokens read);
-- ``results.md``: the markdown table (rows: models, columns: benchmarks).
+  95% Wilson intervals, the questions not scored by reason (``removed``: USMLE image questions,
+  slips of the published files; also all together, ``benchmark:reason`` -> count), input file
+  hashes and in loglik mode how the options were read (``loglik``: prompts shared, options given a
+  full pass and why, prompt/option token merges, tokens read);
+- ``results.md``: the markdown table (rows: models, columns: benchmarks), the questions not scored
+  below it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from meadow.errors import MeadowError
 from meadow.eval import generate, loglik
 from meadow.eval.extract import extract_letter
 from meadow.eval.prompts import PromptBuilder, Style, answer_text, chat_messages, pick_shots, prompt_hash
-from meadow.eval.results import RESULTS_FORMAT, markdown_table, summarize, write_jsonl
+from meadow.eval.results import RESULTS_FORMAT, markdown_table, removed_by_benchmark, summarize, write_jsonl
 from meadow.eval.server import Server
 from meadow.io import file_info
 from meadow.models import ResolvedModel, resolve_model
@@ -66,6 +68,9 @@ class EvalConfig:
     """generate mode through an OpenAI-compatible server: its URL (``model`` is the server's model
     name; ``batch_size`` requests in flight)."""
     api_key_env: str = "OPENAI_API_KEY"
+    strict: bool = False
+    """A malformed benchmark question (a USMLE answer key naming no option...) is an error instead
+    of a question left out of scoring, counted and warned about."""
 
 
 @dataclass
@@ -109,7 +114,7 @@ def load_questions(cfg: EvalConfig) -> tuple[list[Question], list[Question], Cou
     files: list[Path] = []
     per_benchmark: Counter[str] = Counter()
     for spec in cfg.benchmarks:
-        loaded = load_benchmark(spec)
+        loaded = load_benchmark(spec, strict=cfg.strict)
         removed.update(loaded.removed)
         files.extend(loaded.files)
         for q in loaded.questions:
@@ -119,7 +124,7 @@ def load_questions(cfg: EvalConfig) -> tuple[list[Question], list[Question], Cou
             questions.append(q)
     pool = questions
     if cfg.fewshot_from:
-        pool = [q for spec in cfg.fewshot_from for q in load_benchmark(spec).questions]
+        pool = [q for spec in cfg.fewshot_from for q in load_benchmark(spec, strict=cfg.strict).questions]
     return questions, pool, removed, files
 
 
@@ -253,6 +258,9 @@ def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
     if cfg.mode == "generate":
         for name, entry in summary.items():
             entry["no_answer"] = sum(r["choice"] is None for r in rows if r["benchmark"] == name)
+    for name, reasons in removed_by_benchmark(dict(removed)).items():
+        if name in summary:
+            summary[name]["removed"] = reasons
     results = {
         "format": RESULTS_FORMAT,
         "model": model_info,
@@ -266,6 +274,7 @@ def evaluate(cfg: EvalConfig, lm: LoadedModel | None = None) -> dict[str, Any]:
             "prefix_cache": cfg.prefix_cache if cfg.mode == "loglik" else None,
             "max_new_tokens": cfg.max_new_tokens if cfg.mode == "generate" else None,
             "benchmarks": cfg.benchmarks,
+            "strict": cfg.strict,
         },
         "benchmarks": summary,
         "removed": dict(sorted(removed.items())),

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meadow.benchmarks import get as benchmark_kind
-from meadow.errors import MeadowError
+from meadow.benchmarks import read as read_benchmark
+from meadow.errors import InputError, MeadowError
 from meadow.quality.base import Rejection
 from meadow.quality.ngram_index import Hit, Index
 from meadow.records import Record
@@ -46,20 +46,23 @@ class Benchmark:
     kind: str
     files: list[Path]
     questions: list[tuple[str, str, list[str]]]
+    """Every question with a text, scored by ``meadow eval`` or not."""
     removed: dict[str, int] = field(default_factory=dict)
+    unscored: int = 0
+    """How many of ``questions`` ``meadow eval`` does not score (``removed`` says why)."""
 
 
-def load(name: str, entry: BenchmarkEntry, base: Path) -> Benchmark:
-    """Read a benchmark's questions with its kind's loader; errors name the benchmark and file."""
+def load(name: str, entry: BenchmarkEntry, base: Path, strict: bool = False) -> Benchmark:
+    """Read a benchmark's questions with its kind's loader; errors name the benchmark and file.
+    Questions the kind leaves out of scoring (USMLE image questions...) are indexed too: they can
+    leak all the same. ``strict``: a malformed question is an error, not a counted removal."""
     files = benchmark_paths(name, entry, base)
     try:
-        loaded = benchmark_kind(entry.kind).load(files, entry.parsed_options())
-    except MeadowError as err:  # InputError included: it names the file and line
+        loaded = read_benchmark(entry.kind, files, entry.parsed_options(), label=repr(name), strict=strict)
+    except InputError as err:  # it names the file and line
         raise MeadowError(f"benchmark {name!r}: {err}") from None
-    if not loaded.questions:
-        raise MeadowError(f"benchmark {name!r}: no {entry.kind} questions in {len(files)} file(s)")
-    questions = [(q.id, q.question, list(q.options.values())) for q in loaded.questions]
-    return Benchmark(name, entry.kind, files, questions, dict(sorted(loaded.removed.items())))
+    removed = dict(sorted(loaded.removed.items()))
+    return Benchmark(name, entry.kind, files, loaded.texts(), removed, unscored=len(loaded.unscored))
 
 
 @dataclass
@@ -164,6 +167,7 @@ class Decontaminator:
                 "paths": [i["path"] for i in inputs],
                 "inputs": inputs,
                 "questions": len(b.questions),
+                **({"unscored": b.unscored} if b.unscored else {}),
                 **({"removed": b.removed} if b.removed else {}),
                 "hits": len(self.counts.found[name]),
                 "records": self.counts.records[name],
@@ -172,11 +176,15 @@ class Decontaminator:
 
 
 def from_recipe(
-    settings: DecontaminateSettings | None, entries: dict[str, BenchmarkEntry], base: Path
+    settings: DecontaminateSettings | None,
+    entries: dict[str, BenchmarkEntry],
+    base: Path,
+    strict: bool = False,
 ) -> Decontaminator | None:
-    """The decontaminator a recipe asks for, its benchmarks loaded; None when it names none."""
+    """The decontaminator a recipe asks for, its benchmarks loaded; None when it names none.
+    ``strict`` (the build's ``--strict``): a malformed benchmark question stops the build."""
     settings = settings or DecontaminateSettings()
     names = list(entries) if settings.benchmarks is None else settings.benchmarks
     if not names:
         return None
-    return Decontaminator(settings, [load(n, entries[n], base) for n in names])
+    return Decontaminator(settings, [load(n, entries[n], base, strict) for n in names])

@@ -363,7 +363,10 @@ def test_usmle_benchmark_from_the_hub_is_fetched_and_used(workdir, file_hub):
 
     m = build(recipe, output_dir=workdir / "out", progress=False).manifest.to_json()
     assert m["sources"]["s"]["contaminated"] == {"usmle": 1}
-    assert m["decontamination"]["benchmarks"]["usmle"]["removed"] == {
-        "usmle_step1:has_image": 1,
+    usmle = m["decontamination"]["benchmarks"]["usmle"]
+    assert usmle["removed"] == {
+        "usmle_step1:image_field": 1,
+        "usmle_step1:image_listed": 1,
         "usmle_step1:no_options": 1,
     }
+    assert (usmle["questions"], usmle["unscored"]) == (5, 3)  # every question is indexed, scored or not

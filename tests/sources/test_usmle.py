@@ -12,7 +12,7 @@ from meadow.errors import InputError, MeadowError
 from meadow.records import Record
 from meadow.schemas.recipe import load_recipe
 from meadow.sources import Drop, get
-from meadow.sources.usmle import UsmleOptions, load
+from meadow.sources.usmle import UsmleOptions, answer_letter, clean_question, load
 
 
 def question(no: int, text: str | None = None, options: dict | None = None) -> dict:
@@ -68,7 +68,7 @@ def test_registered_and_test_only(tmp_path):
 def test_published_layout(exam):
     items = run(sorted(exam.glob("*.json")))
     assert len(items) == 5 + 2
-    assert drops(items) == Counter({"has_image": 1, "no_options": 1})
+    assert drops(items) == Counter({"image_listed": 1, "no_options": 1})
     assert [r.id for r in records(items)] == [
         "usmle:step1:1",
         "usmle:step1:3",
@@ -85,7 +85,7 @@ def test_published_layout(exam):
     assert rec.output == "C: Option C3"  # lower-case solution letter accepted
     assert rec.source == "usmle"
     assert rec.meta == {"split": "test", "step": 1, "has_image": False, "no": 3, "file": "step1.json"}
-    image = [i for i in items if isinstance(i, Drop) and i.reason == "has_image"][0]
+    image = [i for i in items if isinstance(i, Drop) and i.reason == "image_listed"][0]
     assert image.where == f"{exam / 'step1.json'} (record 1), question no 2" and not image.malformed
 
 
@@ -99,9 +99,9 @@ def test_include_images_marks_them(exam):
 
 def test_companion_files_found_beside_the_step_file(exam):
     items = run([exam / "step1.json"])
-    assert len(records(items)) == 3 and drops(items)["has_image"] == 1
+    assert len(records(items)) == 3 and drops(items)["image_listed"] == 1
     (exam / "question_with_images.json").unlink()
-    assert drops(run([exam / "step1.json"]))["has_image"] == 0  # image list is optional
+    assert drops(run([exam / "step1.json"]))["image_listed"] == 0  # image list is optional
 
 
 def test_image_link_in_text_counts_as_image(tmp_path):
@@ -114,7 +114,7 @@ def test_image_link_in_text_counts_as_image(tmp_path):
     (tmp_path / "step3.json").write_text(json.dumps(qs))
     (tmp_path / "step3_solutions.json").write_text(json.dumps({str(n): "A" for n in range(1, 5)}))
     items = run([tmp_path / "step3.json"])
-    assert drops(items) == Counter({"has_image": 3})
+    assert drops(items) == Counter({"image_link": 3})
     assert [r.id for r in records(items)] == ["usmle:step3:4"]
 
 
@@ -146,7 +146,13 @@ def test_malformed_questions_are_counted(tmp_path):
     (tmp_path / "step1_solutions.json").write_text(json.dumps({"1": "A", "7": "F", "9": "A", "10": "B"}))
     items = run([tmp_path / "step1.json"])
     assert drops(items) == Counter(
-        {"invalid_question": 5, "no_solution": 1, "answer_not_in_options": 1, "empty_question": 1}
+        {
+            "invalid_question": 3,
+            "invalid_options": 2,
+            "no_solution": 1,
+            "answer_not_in_options": 1,
+            "empty_question": 1,
+        }
     )
     assert all(d.malformed for d in items if isinstance(d, Drop) and d.reason != "empty_question")
     assert [r.id for r in records(items)] == ["usmle:step1:1", "usmle:step1:10"]
@@ -192,7 +198,70 @@ def test_10mb_question_is_dropped(exam):
 
 
 def test_examples_load(examples_dir):
-    items = run(sorted((examples_dir / "usmle").glob("*.json")))
+    items = run(sorted((examples_dir / "usmle").glob("step1*.json")))
     assert [r.id for r in records(items)] == ["usmle:step1:1", "usmle:step1:3"]
-    assert drops(items) == Counter({"has_image": 1, "no_options": 1})
+    assert drops(items) == Counter({"image_listed": 1, "image_field": 1, "no_options": 1})
     assert records(items)[0].output == "A: Glucose-6-phosphate dehydrogenase"
+
+
+def test_examples_quirks_are_drops_with_reasons(examples_dir):
+    """The same reading as the usmle benchmark kind (tests/benchmarks/test_benchmarks_usmle.py):
+    the conversion's slips are malformed drops, a repeated record a plain one."""
+    items = run(sorted((examples_dir / "usmle").glob("*.json")))
+    assert [r.id for r in records(items)][2:] == [
+        "usmle:step2:1",
+        "usmle:step2:5",
+        "usmle:step2:6",
+        "usmle:step3:1",
+        "usmle:step3:2",
+        "usmle:step3:4",
+    ]
+    malformed = Counter(d.reason for d in items if isinstance(d, Drop) and d.malformed)
+    assert malformed == Counter(
+        {"merged_options": 1, "missing_option": 1, "duplicate_number": 2, "ambiguous_solution": 1}
+    )
+    by_id = {r.id: r for r in records(items)}
+    assert by_id["usmle:step3:1"].input.startswith("Q:A 67-year-old woman")  # no ". \n" before it
+    assert by_id["usmle:step2:5"].output == "C: Graves disease"  # keys "C ", solution "c"
+    assert "'C': 'Graves disease'" in by_id["usmle:step2:5"].input
+    with_images = records(run(sorted((examples_dir / "usmle").glob("*.json")), include_images=True))
+    assert {"usmle:step1:5", "usmle:step2:7"} <= {r.id for r in with_images if r.meta["has_image"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        (". \nA 67-year-old woman", "A 67-year-old woman"),
+        ("  , ;A man", "A man"),
+        (".\n\n12 hours after", "12 hours after"),
+        ("...and then?", "...and then?"),  # an opening ellipsis before a small letter stays
+        ('. "Doctor," she says', '. "Doctor," she says'),
+        ("A man. \nB", "A man. \nB"),  # only the start
+        ("   Which drug?  ", "Which drug?"),
+    ],
+)
+def test_clean_question_strips_leading_pdf_debris_only(text, cleaned):
+    assert clean_question(text) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("answer", "letter"),
+    [
+        ("C", "C"),
+        ("c", "C"),
+        (" C ", "C"),
+        ("(C)", "C"),
+        ("C.", "C"),
+        ("Answer: C", "C"),
+        ("answer is c", "C"),
+    ],
+)
+def test_answer_letter_forms(answer, letter):
+    assert answer_letter(answer, {"A": "x", "B": "y", "C": "z"}) == letter
+
+
+def test_answer_letter_by_option_text():
+    options = {"A": "Graves disease", "B": "Hashimoto thyroiditis", "C": "graves disease"}
+    assert answer_letter("Hashimoto thyroiditis.", options) == "B"
+    assert answer_letter("Graves disease", options) is None  # two options read the same
+    assert answer_letter("Thyroid storm", options) is None
