@@ -1,0 +1,176 @@
+"""`meadow build`, `check`, `sources` and `convert`: a recipe, its sources and its build."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from meadow.cli import render
+from meadow.cli.console import console, fail, shown
+from meadow.errors import MeadowError
+
+
+def build(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. recipes/demo.yaml.")],
+    output_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output-dir", "-o", help="Write OUTPUT_DIR/<name>/, not the recipe's output_dir."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on the first malformed row instead of counting it.")
+    ] = False,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary table.")] = False,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="Read the sources in shards (one per input file) on N local processes; "
+            "finished shards survive a failed build for the rerun.",
+        ),
+    ] = None,
+    executor: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--executor",
+            help="Where shards are read: local (a process pool of --workers) or ray (a Ray cluster).",
+        ),
+    ] = None,
+    address: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--address", help="Ray cluster for --executor ray: auto (default), ray://HOST:PORT or HOST:PORT."
+        ),
+    ] = None,
+    keep_work: Annotated[
+        bool,
+        typer.Option(
+            "--keep-work", help="Keep the shards in OUTPUT_DIR/.work/<name>/ after a successful build."
+        ),
+    ] = False,
+) -> None:
+    """Load every source of RECIPE, validate, rephrase, dedup, subsample and write the build.
+
+    Output: <output_dir>/<name>/ holding merged_medical_meadow.json
+    (medAlpaca's format), .parquet, manifest.json and README.md (the card).
+
+    Paths in the recipe are relative to the working directory.
+
+    Records failing the recipe's quality filters are dropped (filter_<name>);
+    with benchmarks in the recipe, records holding one of their questions are
+    dropped (contaminated) and listed in contamination.jsonl.
+
+    Passages (flashcards, WikiDoc textbook) are rephrased by the recipe's llm backend;
+    answers are cached, so an interrupted build resumes where it stopped.
+
+    The previous build is replaced only when the new one is complete.
+
+    With --workers or --executor, the sources are read in shards in parallel
+    and merged in file order: the output is byte-identical to a single-process
+    build. A rerun after a failed or killed build reuses the finished shards
+    whose inputs and settings did not change. Rephrasing is spread over the
+    workers too (not with an llm budget), its answers merged into the one
+    cache; dedup and subsampling run in this process.
+    """
+    from meadow.build import build as run_build
+    from meadow.schemas.run import run_options
+
+    try:
+        options = run_options(
+            output_dir=output_dir,
+            strict=strict,
+            replay=replay,
+            progress=not quiet,
+            workers=workers,
+            executor=executor,
+            address=address,
+            keep_work=keep_work,
+        )
+        result = run_build(recipe, options)
+    except MeadowError as err:
+        fail(err)
+    if not quiet:
+        for item in render.build_summary(result.manifest):
+            console.print(item, highlight=False)
+    console.print(f"wrote {result.records:,} records to {result.out_dir}", highlight=False)
+
+
+def list_sources() -> None:
+    """List the registered source loaders, what they produce and their license."""
+    from meadow import sources
+
+    Console(width=None if sys.stdout.isatty() else 160).print(render.sources_table(sources.registry()))
+
+
+def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate.")]) -> None:
+    """Validate RECIPE and list the input files of each source and benchmark, without building.
+
+    Exits with status 1 when the recipe is invalid or any source or benchmark has no input file.
+    """
+    from meadow.quality.decontaminate import benchmark_paths
+    from meadow.schemas.recipe import load_recipe, resolve_paths
+
+    try:
+        r = load_recipe(recipe)
+    except MeadowError as err:
+        fail(err)
+    missing = 0
+    checks = [(n, e, f"loader {e.loader}, n={e.n}", resolve_paths) for n, e in r.sources.items()]
+    checks += [
+        (n, e, f"benchmark {e.kind}", lambda n, e: benchmark_paths(n, e, Path.cwd()))
+        for n, e in r.benchmarks.items()
+    ]
+    for name, entry, what, resolve in checks:
+        try:
+            paths = resolve(name, entry)
+        except MeadowError as err:
+            missing += 1
+            console.print(f"[red]missing[/] {err}", highlight=False, soft_wrap=True)
+            continue
+        console.print(render.check_ok(name, what, paths, shown), highlight=False)
+    kinds = "sources and benchmarks" if r.benchmarks else "sources"
+    if missing:
+        fail(MeadowError(f"{recipe}: {missing} of {len(checks)} {kinds} have no input file"))
+    console.print(f"{recipe}: valid, every one of its {kinds} has its input files", highlight=False)
+
+
+def convert(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML whose passage sources to rephrase.")],
+    source: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--source", "-s", help="Only this source (repeatable). Default: every passage source."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Records JSONL. Default: <output_dir>/<name>/rephrased.jsonl."),
+    ] = None,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
+) -> None:
+    """Rephrase the passages of RECIPE (flashcards, WikiDoc textbook) into Q/A records.
+
+    Same model, prompts, ranking, n and cache as meadow build:
+    a later build reuses every answer.
+
+    The progress bar shows requests, cache hits, failures and tokens.
+    """
+    from meadow.build.convert import convert as run_convert
+
+    try:
+        out, stats = run_convert(recipe, only=source, output=output, replay=replay, progress=not quiet)
+    except MeadowError as err:
+        fail(err)
+    if not quiet:
+        console.print(render.convert_table(stats))
+    records = sum(s["sampled"] for s in stats.values())
+    console.print(f"wrote {records:,} records to {out}", highlight=False)

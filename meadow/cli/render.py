@@ -1,0 +1,205 @@
+"""The tables and summaries the commands print: pure functions from data to rich renderables.
+
+Nothing here reads a file or prints; a command passes what the library returned and prints the
+result. Lines are strings with rich markup (``[green]ok[/]``), printed with ``highlight=False``.
+Library modules are imported inside the functions that need them, so `meadow --help` starts fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import RenderableType
+from rich.table import Table
+
+
+def build_summary(manifest: Mapping[str, Any]) -> list[RenderableType]:
+    """The build's per-source table, the near-dedup line (when it ran) and the drop reasons."""
+    near = "near_dedup" in manifest  # the near-dup column only for builds that ran the step
+    table = Table(title="meadow build")
+    table.add_column("source", overflow="fold", min_width=12)
+    for col in ("read", "dropped", "dups", *(["near dups"] if near else []), "unique", "n", "kept", "s"):
+        table.add_column(col, justify="right")
+    for name, s in manifest["sources"].items():
+        table.add_row(
+            name,
+            f"{s['read']:,}",
+            f"{s['dropped_total']:,}",
+            f"{s['duplicates']:,}",
+            *([f"{s.get('near_duplicates', 0):,}"] if near else []),
+            f"{s['unique']:,}",
+            str(s["n"]) + (f" ({s['near_dedup_short']:,} short)" if s.get("near_dedup_short") else ""),
+            f"{s['sampled']:,}",
+            f"{s['seconds']:.1f}",
+        )
+    t = manifest["totals"]
+    table.add_row(
+        "total",
+        f"{t['read']:,}",
+        f"{t['dropped']:,}",
+        f"{t['duplicates']:,}",
+        *([f"{t.get('near_duplicates', 0):,}"] if near else []),
+        f"{t['unique']:,}",
+        "",
+        f"{t['records']:,}",
+        f"{manifest['seconds']:.1f}",
+        style="bold",
+    )
+    out: list[RenderableType] = [table]
+    if near:
+        nd = manifest["near_dedup"]
+        how = f"Jaccard >= {nd['threshold']} on {nd['shingle']}-word shingles"
+        out.append(f"near dedup: {nd['seconds']:.1f} s ({how})")
+    drops = Table(title="dropped rows by reason (manifest.json has example locations)")
+    for col in ("source", "reason", "rows"):
+        drops.add_column(col, justify="right" if col == "rows" else "left", no_wrap=col != "reason")
+    for name, s in manifest["sources"].items():
+        for reason, count in s["dropped"].items():
+            drops.add_row(name, reason, f"{count:,}")
+    if drops.row_count:
+        out.append(drops)
+    return out
+
+
+def sources_table(specs: Mapping[str, Any]) -> Table:
+    """The registered loaders (``meadow.sources.registry()``): what each produces, its license."""
+    table = Table(title="meadow sources")
+    table.add_column("loader", no_wrap=True)
+    for col in ("produces", "license", "summary"):
+        table.add_column(col)
+    for name, spec in specs.items():
+        produces = spec.produces + (" (test only)" if spec.test_only else "")
+        table.add_row(name, produces, spec.license, spec.summary)
+    return table
+
+
+def check_ok(name: str, what: str, paths: Sequence[Path], shown: Any) -> str:
+    """One line of `meadow check`: an entry and its first input files (``shown`` formats a path)."""
+    files = ", ".join(shown(p) for p in paths[:3]) + (f", ... ({len(paths)} files)" if len(paths) > 3 else "")
+    return f"[green]ok[/] {name}: {what}: {files}"
+
+
+def convert_table(stats: Mapping[str, Any]) -> Table:
+    """Per source: passages, accepted and failed answers, requests, cache hits, tokens, cost."""
+    table = Table(title="meadow convert")
+    table.add_column("source", overflow="fold", min_width=12)
+    for col in ("passages", "accepted", "failed", "requests", "cached", "tokens", "cost $"):
+        table.add_column(col, justify="right")
+    for name, s in stats.items():
+        llm = s.get("llm", {})
+        table.add_row(
+            name,
+            f"{llm.get('passages', 0):,}",
+            f"{llm.get('accepted', 0):,}",
+            f"{sum(llm.get('failed', {}).values()):,}",
+            f"{llm.get('requests', 0):,}",
+            f"{llm.get('cache_hits', 0):,}",
+            f"{llm.get('prompt_tokens', 0) + llm.get('completion_tokens', 0):,}",
+            f"{llm.get('cost_usd', 0):.4f}",
+        )
+    return table
+
+
+_FETCH_COLOUR = {"error": "red", "manual": "yellow", "no entry": "yellow", "would download": "cyan"}
+
+
+def fetch_table(report: Any, dry_run: bool) -> Table:
+    """One row per file of a FetchReport (meadow.hub.fetch): its status and size."""
+    from meadow.hub.fetch import human_size
+
+    table = Table(title="meadow fetch" + (" --dry-run" if dry_run else ""))
+    table.add_column("source", overflow="fold")
+    table.add_column("file", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    for item in report.items:
+        style = _FETCH_COLOUR.get(item.status, "green")
+        detail = item.detail if item.status not in ("error", "manual", "no entry") else "(see below)"
+        table.add_row(
+            item.source,
+            item.key.split("/", 1)[1] or "-",
+            f"[{style}]{item.status}[/]",
+            human_size(item.size) if item.size is not None or item.status != "manual" else "",
+            detail,
+        )
+    return table
+
+
+def fetch_notes(report: Any) -> list[str]:
+    """The warnings, the manual downloads (where to get each file) and the errors of a fetch."""
+    notes = [f"[yellow]warning:[/] {warning}" for warning in report.warnings]
+    notes += [f"[yellow]{item.key}:[/] {item.detail}" for item in report.manual]
+    notes += [f"[red]{item.key}:[/] {item.detail}" for item in report.errors]
+    return notes
+
+
+def fetch_plan(report: Any) -> str:
+    """What a dry run would download: the file count and the total size."""
+    from meadow.hub.fetch import human_size
+
+    known = [i.size for i in report.items if i.status == "would download"]
+    total = sum(s for s in known if s is not None)
+    unknown = sum(s is None for s in known)
+    sizes = human_size(total) + (f" plus {unknown} of unknown size" if unknown else "")
+    if unknown == len(known):
+        sizes = "sizes unknown"
+    return f"{len(known)} file(s) to download, {sizes}"
+
+
+def push_summary(result: Any, repo_id: str, model: bool) -> list[RenderableType]:
+    """The files of a dataset or model push (meadow.hub.push / push_model), their total, what of."""
+    from meadow.hub.fetch import human_size
+
+    staged = result.staged
+    where = f"datasets/{repo_id}" if not model else f"model {repo_id}"
+    table = Table(title=where + (" (not uploaded)" if not result.uploaded else ""))
+    table.add_column("path in repo", overflow="fold")
+    table.add_column("size", justify="right", no_wrap=True)
+    for path, size in staged.files:
+        table.add_row(path, human_size(size))
+    out: list[RenderableType] = [table]
+    total = sum(size for _, size in staged.files)
+    if not model:
+        configs = ", ".join(f"{c} ({n:,})" for c, n in staged.configs.items())
+        out.append(f"{len(staged.files)} files, {human_size(total)}; configs: {configs}")
+    else:
+        what = {"adapter": "LoRA adapter", "merged": "merged weights", "full": "full weights"}
+        out.append(
+            f"{len(staged.files)} files, {human_size(total)}: {what[staged.run.kind]} of "
+            f"{staged.base.hub_id or staged.base.trained_on}"
+        )
+    return out
+
+
+def push_left_out(result: Any) -> list[str]:
+    """The files of a model's output folder that a push leaves out, and why."""
+    return [f"left out: {path}: {why}" for path, why in result.staged.run.left_out]
+
+
+def push_done(result: Any, model: bool) -> str:
+    """Where the push went (the commit), or where the repository folder was staged."""
+    staged = result.staged
+    source = staged.run.weights_dir if model else staged.build_dir
+    if result.uploaded:
+        return f"pushed {source} in one commit: {result.commit_url}"
+    return f"staged {source} in {staged.folder}; nothing was uploaded"
+
+
+def train_table(result: Any) -> Table:
+    """Losses, runtime, steps and examples (truncated) of a training run (meadow.train)."""
+    table = Table(title="meadow train")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("train_loss", "eval_loss", "train_runtime", "seconds_per_step"):
+        if key in result.metrics:
+            table.add_row(key, f"{result.metrics[key]:.4g}")
+    table.add_row("steps", str(result.global_step))
+    for split_name, stats in result.data.items():
+        if stats:
+            table.add_row(
+                f"{split_name} examples (truncated)", f"{stats['examples']:,} ({stats['truncated']:,})"
+            )
+    return table
