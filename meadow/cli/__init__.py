@@ -7,17 +7,15 @@ eval.py (eval, generate), stats.py. What they print is rendered by render.py, fr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.logging import RichHandler
 
 from meadow import __version__
 from meadow.cli import build, hub, stats, train
 from meadow.cli import eval as evaluation
-from meadow.cli.console import console
+from meadow.cli.console import setup_logging
 
 COMMANDS: dict[str, Callable[..., None]] = {
     "build": build.build,
@@ -59,11 +57,7 @@ def main(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-    )
+    setup_logging(verbose)
 
 
 for _name, _command in COMMANDS.items():

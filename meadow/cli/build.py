@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from meadow.cli import render
-from meadow.cli.console import console, fail, shown
+from meadow.cli.console import emit_json, fail, out, show, shown
 from meadow.errors import MeadowError
+
+if TYPE_CHECKING:
+    from meadow.schemas.recipe import Recipe
 
 
 def build(
@@ -56,6 +59,12 @@ def build(
             "--keep-work", help="Keep the shards in OUTPUT_DIR/.work/<name>/ after a successful build."
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the output folder, record count and manifest as JSON, not the tables."
+        ),
+    ] = False,
 ) -> None:
     """Load every source of RECIPE, validate, rephrase, dedup, subsample and write the build.
 
@@ -97,49 +106,76 @@ def build(
         result = run_build(recipe, options)
     except MeadowError as err:
         fail(err)
+    if as_json:
+        emit_json({"out_dir": result.out_dir, "records": result.records, "manifest": result.manifest})
+        return
     if not quiet:
-        for item in render.build_summary(result.manifest):
-            console.print(item, highlight=False)
-    console.print(f"wrote {result.records:,} records to {result.out_dir}", highlight=False)
+        show(render.build_summary(result.manifest))
+    out().print(f"wrote {result.records:,} records to {result.out_dir}", highlight=False)
 
 
-def list_sources() -> None:
+def list_sources(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the loaders as JSON.")] = False,
+) -> None:
     """List the registered source loaders, what they produce and their license."""
     from meadow import sources
 
-    Console(width=None if sys.stdout.isatty() else 160).print(render.sources_table(sources.registry()))
+    specs = sources.registry()
+    if as_json:
+        emit_json([render.loader_data(spec) for spec in specs.values()])
+        return
+    out().print(render.sources_table(specs))
 
 
-def check(recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate.")]) -> None:
+def check(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML to validate.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the input files of each source and benchmark as JSON.")
+    ] = False,
+) -> None:
     """Validate RECIPE and list the input files of each source and benchmark, without building.
 
     Exits with status 1 when the recipe is invalid or any source or benchmark has no input file.
     """
-    from meadow.quality.decontaminate import benchmark_paths
-    from meadow.schemas.recipe import load_recipe, resolve_paths
+    from meadow.schemas.recipe import load_recipe
 
     try:
         r = load_recipe(recipe)
     except MeadowError as err:
         fail(err)
-    missing = 0
-    checks = [(n, e, f"loader {e.loader}, n={e.n}", resolve_paths) for n, e in r.sources.items()]
-    checks += [
-        (n, e, f"benchmark {e.kind}", lambda n, e: benchmark_paths(n, e, Path.cwd()))
-        for n, e in r.benchmarks.items()
-    ]
-    for name, entry, what, resolve in checks:
-        try:
-            paths = resolve(name, entry)
-        except MeadowError as err:
-            missing += 1
-            console.print(f"[red]missing[/] {err}", highlight=False, soft_wrap=True)
-            continue
-        console.print(render.check_ok(name, what, paths, shown), highlight=False)
+    entries = _inputs(r)
+    missing = sum(e["missing"] is not None for e in entries)
     kinds = "sources and benchmarks" if r.benchmarks else "sources"
+    if as_json:
+        emit_json(render.check_data(recipe, entries))
+    else:
+        show(render.check_lines(entries, shown))
     if missing:
-        fail(MeadowError(f"{recipe}: {missing} of {len(checks)} {kinds} have no input file"))
-    console.print(f"{recipe}: valid, every one of its {kinds} has its input files", highlight=False)
+        fail(MeadowError(f"{recipe}: {missing} of {len(entries)} {kinds} have no input file"))
+    if not as_json:
+        out().print(f"{recipe}: valid, every one of its {kinds} has its input files", highlight=False)
+
+
+def _inputs(recipe: Recipe) -> list[dict[str, Any]]:
+    """Each source and benchmark of ``recipe`` with its input files, or why it has none."""
+    from meadow.quality.decontaminate import benchmark_paths
+    from meadow.schemas.recipe import resolve_paths
+
+    entries: list[dict[str, Any]] = []
+    checks: list[tuple[str, dict[str, Any], Callable[[], list[Path]]]] = [
+        (n, {"kind": "source", "loader": e.loader, "n": e.n}, partial(resolve_paths, n, e))
+        for n, e in recipe.sources.items()
+    ]
+    checks += [
+        (n, {"kind": "benchmark", "benchmark": e.kind}, partial(benchmark_paths, n, e, Path.cwd()))
+        for n, e in recipe.benchmarks.items()
+    ]
+    for name, what, resolve in checks:
+        try:
+            entries.append({"name": name, **what, "files": resolve(), "missing": None})
+        except MeadowError as err:
+            entries.append({"name": name, **what, "files": [], "missing": str(err)})
+    return entries
 
 
 def convert(
@@ -167,10 +203,10 @@ def convert(
     from meadow.build.convert import convert as run_convert
 
     try:
-        out, stats = run_convert(recipe, only=source, output=output, replay=replay, progress=not quiet)
+        path, stats = run_convert(recipe, only=source, output=output, replay=replay, progress=not quiet)
     except MeadowError as err:
         fail(err)
     if not quiet:
-        console.print(render.convert_table(stats))
+        out().print(render.convert_table(stats))
     records = sum(s["sampled"] for s in stats.values())
-    console.print(f"wrote {records:,} records to {out}", highlight=False)
+    out().print(f"wrote {records:,} records to {path}", highlight=False)

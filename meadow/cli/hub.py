@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from meadow.cli import render
-from meadow.cli.console import console, fail, show
+from meadow.cli.console import console, emit_json, fail, out, show
 from meadow.errors import MeadowError
 
 
@@ -27,6 +27,9 @@ def fetch(
         Path, typer.Option("--raw-dir", help="Where <source>/, <benchmark>/ and sources.lock go.")
     ] = Path("data/raw"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each file's status and size (and the plan) as JSON.")
+    ] = False,
 ) -> None:
     """Download the raw files every source of RECIPE needs into RAW_DIR/<source>/.
 
@@ -59,11 +62,15 @@ def fetch(
         report = run_fetch(recipe, only=only, raw_dir=raw_dir, dry_run=dry_run, progress=not quiet)
     except MeadowError as err:
         fail(err)
-    console.print(render.fetch_table(report, dry_run))
-    for note in render.fetch_notes(report):
-        console.print(note, highlight=False, soft_wrap=True)
+    if as_json:
+        emit_json(render.fetch_data(report))
+    else:
+        out().print(render.fetch_table(report, dry_run))
+    for note in render.fetch_notes(report):  # on stderr: what a person has to do
+        console.print(note, highlight=False)
     if dry_run:
-        console.print(render.fetch_plan(report), highlight=False)
+        if not as_json:
+            out().print(render.fetch_plan(report), highlight=False)
         return
     if report.errors or report.manual:
         fail(
@@ -72,7 +79,8 @@ def fetch(
                 f"download (see above); what is done is kept and recorded in {report.lock_path}"
             )
         )
-    console.print(f"every file is in place and verified; checksums in {report.lock_path}", highlight=False)
+    if not as_json:
+        out().print(f"every file is in place and verified; checksums in {report.lock_path}", highlight=False)
 
 
 def push(
@@ -190,6 +198,5 @@ def push(
         fail(err)
     show(render.push_summary(result, repo_id, model is not None))
     if model is not None:
-        for line in render.push_left_out(result):
-            console.print(line, highlight=False, soft_wrap=True)
-    console.print(render.push_done(result, model is not None), highlight=False)
+        show(render.push_left_out(result))
+    out().print(render.push_done(result, model is not None), highlight=False)

@@ -7,7 +7,7 @@ Library modules are imported inside the functions that need them, so `meadow --h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +75,51 @@ def sources_table(specs: Mapping[str, Any]) -> Table:
     return table
 
 
-def check_ok(name: str, what: str, paths: Sequence[Path], shown: Any) -> str:
-    """One line of `meadow check`: an entry and its first input files (``shown`` formats a path)."""
-    files = ", ".join(shown(p) for p in paths[:3]) + (f", ... ({len(paths)} files)" if len(paths) > 3 else "")
-    return f"[green]ok[/] {name}: {what}: {files}"
+def loader_data(spec: Any) -> dict[str, Any]:
+    """A registered loader (``meadow.sources.SourceSpec``) as JSON data."""
+    return {
+        "name": spec.name,
+        "produces": spec.produces,
+        "test_only": spec.test_only,
+        "license": spec.license,
+        "summary": spec.summary,
+        "citation": spec.citation,
+        "per_file": spec.per_file,
+        "tags": spec.tags,
+    }
+
+
+def _what(entry: Mapping[str, Any]) -> str:
+    if entry["kind"] == "benchmark":
+        return f"benchmark {entry['benchmark']}"
+    return f"loader {entry['loader']}, n={entry['n']}"
+
+
+def check_lines(entries: Sequence[Mapping[str, Any]], shown: Callable[[Path], str]) -> list[str]:
+    """`meadow check`: per source and benchmark, its first input files (``shown`` formats a path),
+    or why it has none."""
+    lines = []
+    for e in entries:
+        if e["missing"] is not None:
+            lines.append(f"[red]missing[/] {e['missing']}")
+            continue
+        paths = e["files"]
+        more = f", ... ({len(paths)} files)" if len(paths) > 3 else ""
+        lines.append(
+            f"[green]ok[/] {e['name']}: {_what(e)}: " + ", ".join(shown(p) for p in paths[:3]) + more
+        )
+    return lines
+
+
+def check_data(recipe: Path, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """`meadow check --json`: the recipe, whether every input is there, each entry's files."""
+    data: dict[str, Any] = {"recipe": str(recipe), "valid": True, "sources": {}, "benchmarks": {}}
+    for e in entries:
+        group = data["sources"] if e["kind"] == "source" else data["benchmarks"]
+        info = {k: v for k, v in e.items() if k not in ("name", "kind", "files")}
+        group[e["name"]] = {**info, "files": [str(p) for p in e["files"]]}
+        data["valid"] = data["valid"] and e["missing"] is None
+    return data
 
 
 def convert_table(stats: Mapping[str, Any]) -> Table:
@@ -136,17 +177,47 @@ def fetch_notes(report: Any) -> list[str]:
     return notes
 
 
+def _download_plan(report: Any) -> tuple[int, int, int]:
+    """A dry run's files to download, their known total size, and how many have no known size."""
+    sizes = [i.size for i in report.items if i.status == "would download"]
+    return len(sizes), sum(s for s in sizes if s is not None), sum(s is None for s in sizes)
+
+
 def fetch_plan(report: Any) -> str:
     """What a dry run would download: the file count and the total size."""
     from meadow.hub.fetch import human_size
 
-    known = [i.size for i in report.items if i.status == "would download"]
-    total = sum(s for s in known if s is not None)
-    unknown = sum(s is None for s in known)
+    files, total, unknown = _download_plan(report)
     sizes = human_size(total) + (f" plus {unknown} of unknown size" if unknown else "")
-    if unknown == len(known):
+    if unknown == files:
         sizes = "sizes unknown"
-    return f"{len(known)} file(s) to download, {sizes}"
+    return f"{files} file(s) to download, {sizes}"
+
+
+def fetch_data(report: Any) -> dict[str, Any]:
+    """A FetchReport as JSON data: each file's status, size and detail; for a dry run, the plan."""
+    items = [
+        {
+            "source": i.source,
+            "file": i.key.split("/", 1)[1],
+            "status": i.status,
+            "size": i.size,
+            "detail": i.detail,
+            "path": str(i.dest),
+        }
+        for i in report.items
+    ]
+    data: dict[str, Any] = {
+        "dry_run": report.dry_run,
+        "raw_dir": str(report.raw_dir),
+        "lock": str(report.lock_path),
+        "items": items,
+        "warnings": list(report.warnings),
+    }
+    if report.dry_run:
+        files, total, unknown = _download_plan(report)
+        data["download"] = {"files": files, "bytes": total, "unknown_sizes": unknown}
+    return data
 
 
 def push_summary(result: Any, repo_id: str, model: bool) -> list[RenderableType]:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from meadow.cli.console import console, fail
+from meadow.cli.console import fail, out
 from meadow.errors import MeadowError
 
 
@@ -62,4 +62,4 @@ def stats(
         )
     except MeadowError as err:
         fail(err)
-    console.print(f"wrote {report.path} ({len(report.images)} charts)", highlight=False)
+    out().print(f"wrote {report.path} ({len(report.images)} charts)", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from meadow.cli import render
-from meadow.cli.console import console, fail
+from meadow.cli.console import fail, out
 from meadow.errors import MeadowError
 
 # medAlpaca's fire-style flags are not declared to click: meadow.train.config parses them.
@@ -57,6 +57,6 @@ def train(ctx: typer.Context) -> None:
         fail(err)
     if not result.main_process:
         return
-    console.print(render.train_table(result))
+    out().print(render.train_table(result))
     where = f"{result.output_dir}" + (f" (merged: {result.merged_dir})" if result.merged_dir else "")
-    console.print(f"saved to {where}", highlight=False)
+    out().print(f"saved to {where}", highlight=False)
