@@ -15,6 +15,7 @@ import typer
 from meadow import __version__
 from meadow.cli import build, hub, stats, train
 from meadow.cli import eval as evaluation
+from meadow.cli.command import Command
 from meadow.cli.console import setup_logging
 
 COMMANDS: dict[str, Callable[..., None]] = {
@@ -61,4 +62,4 @@ def main(
 
 
 for _name, _command in COMMANDS.items():
-    app.command(_name, **COMMAND_OPTIONS.get(_name, {}))(_command)
+    app.command(_name, **{"cls": Command, **COMMAND_OPTIONS.get(_name, {})})(_command)

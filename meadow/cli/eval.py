@@ -36,7 +36,7 @@ def eval_(
         str, typer.Option("--mode", help="loglik (option likelihoods) or generate (greedy answer).")
     ] = "loglik",
     max_new_tokens: Annotated[
-        int, typer.Option("--max-new-tokens", "--max_new_tokens", help="generate mode: tokens per answer.")
+        int, typer.Option("--max-new-tokens", help="generate mode: tokens per answer.")
     ] = 32,
     prompt: Annotated[
         str, typer.Option("--prompt", help="medalpaca or chat (the model's template).")
@@ -44,20 +44,16 @@ def eval_(
     shots: Annotated[int, typer.Option("--shots", help="Few-shot examples per question.")] = 0,
     fewshot_from: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--fewshot-from", "--fewshot_from", help="KIND:PATH_OR_GLOB of few-shot examples (e.g. MMLU dev)."
-        ),
+        typer.Option("--fewshot-from", help="KIND:PATH_OR_GLOB of few-shot examples (e.g. MMLU dev)."),
     ] = None,
     limit: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--limit", help="At most this many questions per benchmark (the first ones)."),
     ] = None,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", "--batch_size", help="Sequences per forward pass.")
-    ] = 8,
-    output_dir: Annotated[
-        Path, typer.Option("--output-dir", "--output_dir", "-o", help="Where results go.")
-    ] = Path("data/eval/run"),
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Sequences per forward pass.")] = 8,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where results go.")] = Path(
+        "data/eval/run"
+    ),
     allow_download: Annotated[
         bool, typer.Option("--allow-download", help="Download a Hub model missing from the cache.")
     ] = False,
@@ -154,7 +150,7 @@ def generate(
         ),
     ] = None,
     prompt: Annotated[str, typer.Option("--prompt", help="medalpaca (as training) or chat.")] = "medalpaca",
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "--max_new_tokens")] = 256,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Tokens per answer at most.")] = 256,
     temperature: Annotated[
         float, typer.Option("--temperature", help="0: greedy, deterministic (default).")
     ] = 0.0,

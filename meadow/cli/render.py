@@ -7,12 +7,16 @@ Library modules are imported inside the functions that need them, so `meadow --h
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 from rich.console import RenderableType
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 
 def build_summary(manifest: Mapping[str, Any]) -> list[RenderableType]:
@@ -274,3 +278,48 @@ def train_table(result: Any) -> Table:
                 f"{split_name} examples (truncated)", f"{stats['examples']:,} ({stats['truncated']:,})"
             )
     return table
+
+
+def type_name(annotation: Any) -> str:
+    """A field's type as a person writes it: ``int``, ``str | None``, ``list[str]``, ``'a' | 'b'``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is None or annotation is type(None):
+        return "None"
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "''" if value == "" else str(value)
+
+
+def field_rows(model: Any) -> list[tuple[str, str, str, str]]:
+    """Each field of a pydantic model: name, type, default (or ``required``), description."""
+    return [
+        (name, type_name(f.annotation), _default(f), f.description or "")
+        for name, f in model.model_fields.items()
+    ]
+
+
+def train_flags(config: Any) -> Panel:
+    """`meadow train --help`: every flag of TrainConfig, in typer's panel style."""
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 1), pad_edge=False)
+    for col in ("flag", "type", "default", "description"):
+        table.add_column(col, no_wrap=col != "description", overflow="fold")
+    table.add_row("--config", "path", "-", "YAML file of these flags (without --); flags override it")
+    for name, *cells in field_rows(config):
+        table.add_row(f"--{name}", *map(Text, cells))
+    title = "Flags: --flag value or --flag=value, - or _ in names, booleans True/False"
+    return Panel(table, title=title, title_align="left", border_style="dim")

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from rich.console import Console
 
 from meadow.cli import render
+from meadow.cli.command import Command
 from meadow.cli.console import fail, out
 from meadow.errors import MeadowError
 
-# medAlpaca's fire-style flags are not declared to click: meadow.train.config parses them.
-COMMAND_OPTIONS = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+
+class TrainCommand(Command):
+    """medAlpaca's fire-style flags are not declared to click (meadow.train.config parses them):
+    `--help` lists them from TrainConfig after typer's own help."""
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        from meadow.train.config import TrainConfig
+
+        super().format_help(ctx, formatter)
+        Console().print(render.train_flags(TrainConfig))
+
+
+COMMAND_OPTIONS = {
+    "cls": TrainCommand,
+    "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
+}
 
 
 def train(ctx: typer.Context) -> None:
@@ -17,31 +35,16 @@ def train(ctx: typer.Context) -> None:
 
     medAlpaca's command line works as written, `python medalpaca/train.py`
     replaced by `meadow train`: --flag value or --flag=value, booleans as
-    True/False, e.g.
+    True/False (a bare --flag is True), e.g.
 
       meadow train --model HuggingFaceTB/SmolLM2-135M-Instruct
       --data_path data/processed/demo --output_dir output
       --train_in_8bit False --use_lora True --bf16 False --fp16 False
       --global_batch_size 8 --per_device_batch_size 2 --max_steps 10
 
-    --config FILE.yaml takes the same keys; flags override it.
-
-    medAlpaca's flags (its defaults): --model (embedded SmolLM2)
-    --data_path (a JSON file or a build folder) --prompt_template (medalpaca,
-    or a JSON path) --val_set_size 0.1 --output_dir ./output
-    --train_in_8bit True --use_lora True --model_max_length 256
-    --train_on_inputs True --fp16 True --bf16 False --tf32
-    --global_batch_size 128 --per_device_batch_size 2
-    --gradient_checkpointing False --lora_r 8 --lora_alpha 16
-    --lora_dropout 0.1 --lora_target_modules q_proj,v_proj --num_epochs 3
-    --learning_rate 2e-5 --warmup_steps 100 --eval_steps 200
-    --save_total_limit 3 --optim adamw_torch --lr_scheduler_type cosine
-    --use_wandb False --wandb_project medalpaca --wandb_run_name test.
-
-    meadow's additions: --load_in_4bit (QLoRA), --completion_only_loss,
-    --packing (padding-free rows, no attention across examples), --max_steps,
-    --resume_from_checkpoint (a folder, or True: the latest), --merge (also
-    write merged weights to OUTPUT_DIR/merged), --logging_steps 10, --seed 42.
+    --config FILE.yaml takes the same keys; flags override it. The flags, with
+    medAlpaca's defaults, are listed below; meadow's additions follow
+    medAlpaca's own, from --load_in_4bit on.
 
     fp16 needs a GPU: on a CPU it becomes float32. Several processes:
     accelerate launch --multi_gpu --num_processes N -m meadow.cli train ...
