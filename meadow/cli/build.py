@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from meadow.cli import render
-from meadow.cli.console import emit_json, fail, out, show, shown
+from meadow.cli.console import emit_json, fail, interrupted, out, show, shown
 from meadow.errors import MeadowError
 
 if TYPE_CHECKING:
     from meadow.schemas.recipe import Recipe
+
+RESUME = "Run the same command again to resume: the LLM answers received so far come from the answer cache"
 
 
 def build(
@@ -80,7 +82,8 @@ def build(
     Passages (flashcards, WikiDoc textbook) are rephrased by the recipe's llm backend;
     answers are cached, so an interrupted build resumes where it stopped.
 
-    The previous build is replaced only when the new one is complete.
+    The previous build is replaced only when the new one is complete: after
+    Ctrl-C (exit status 130) it is intact, and a rerun resumes.
 
     With --workers or --executor, the sources are read in shards in parallel
     and merged in file order: the output is byte-identical to a single-process
@@ -103,9 +106,15 @@ def build(
             address=address,
             keep_work=keep_work,
         )
+    except MeadowError as err:
+        fail(err)
+    try:
         result = run_build(recipe, options)
     except MeadowError as err:
         fail(err)
+    except KeyboardInterrupt:
+        reused = "; the shards already read are reused" if options.sharded else ""
+        interrupted(f"the previous build, if any, is intact. {RESUME}{reused}")
     if as_json:
         emit_json({"out_dir": result.out_dir, "records": result.records, "manifest": result.manifest})
         return
@@ -206,6 +215,8 @@ def convert(
         path, stats = run_convert(recipe, only=source, output=output, replay=replay, progress=not quiet)
     except MeadowError as err:
         fail(err)
+    except KeyboardInterrupt:
+        interrupted(f"nothing was written. {RESUME}")
     if not quiet:
         out().print(render.convert_table(stats))
     records = sum(s["sampled"] for s in stats.values())

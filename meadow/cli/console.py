@@ -50,6 +50,12 @@ def fail(err: MeadowError) -> NoReturn:
     raise typer.Exit(1)
 
 
+def interrupted(what: str) -> NoReturn:
+    """After Ctrl-C: say on stderr what state things are in, and exit 130 (as a shell does)."""
+    console.print(f"[bold yellow]interrupted:[/] {what}", highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
+
+
 def show(items: Iterable[RenderableType], on: Console | None = None) -> None:
     """Print what a render function returned (tables, and lines with rich markup) as results."""
     on = on or out()
