@@ -195,7 +195,11 @@ def convert(
     ] = None,
     output: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--output", "-o", help="Records JSONL. Default: <output_dir>/<name>/rephrased.jsonl."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Records JSONL. Default: <output_dir>/<name>.rephrased.jsonl, beside the build folder.",
+        ),
     ] = None,
     replay: Annotated[
         bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")
@@ -205,7 +209,11 @@ def convert(
     """Rephrase the passages of RECIPE (flashcards, WikiDoc textbook) into Q/A records.
 
     Same model, prompts, ranking, n and cache as meadow build:
-    a later build reuses every answer.
+    a later build reuses every answer. Sources that give ready records are
+    not read; a recipe with no passage source is an error.
+
+    The records go to <output_dir>/<name>.rephrased.jsonl (not into the
+    build folder <output_dir>/<name>/, which the next build replaces).
 
     The progress bar shows requests, cache hits, failures and tokens.
     """
