@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -124,16 +125,33 @@ def build(
 
 
 def list_sources(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the loaders as JSON.")] = False,
+    loader: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="A loader: show its options, license and an example recipe entry."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the loaders (or LOADER) as JSON.")] = False,
 ) -> None:
-    """List the registered source loaders, what they produce and their license."""
+    """List the registered source loaders, what they produce and their license.
+
+    With LOADER: its options (name, type, default, description), license,
+    citation and an example recipe entry.
+    """
     from meadow import sources
 
     specs = sources.registry()
+    if loader is not None and loader not in specs:
+        close = difflib.get_close_matches(loader, list(specs), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        fail(MeadowError(f"unknown loader {loader!r}{hint} (loaders: {', '.join(specs)})"))
     if as_json:
-        emit_json([render.loader_data(spec) for spec in specs.values()])
-        return
-    out().print(render.sources_table(specs))
+        data = (
+            render.loader_data(specs[loader]) if loader else [render.loader_data(s) for s in specs.values()]
+        )
+        emit_json(data)
+    elif loader is not None:
+        show(render.loader_detail(specs[loader]))
+    else:
+        out().print(render.sources_table(specs))
 
 
 def check(

@@ -80,7 +80,17 @@ def sources_table(specs: Mapping[str, Any]) -> Table:
 
 
 def loader_data(spec: Any) -> dict[str, Any]:
-    """A registered loader (``meadow.sources.SourceSpec``) as JSON data."""
+    """A registered loader (``meadow.sources.SourceSpec``) as JSON data, with its options."""
+    options = [
+        {
+            "name": name,
+            "type": type_name(f.annotation),
+            "required": f.is_required(),
+            "default": None if f.is_required() else f.get_default(call_default_factory=True),
+            "description": (f.description or "").replace("``", ""),
+        }
+        for name, f in spec.options.model_fields.items()
+    ]
     return {
         "name": spec.name,
         "produces": spec.produces,
@@ -90,7 +100,60 @@ def loader_data(spec: Any) -> dict[str, Any]:
         "citation": spec.citation,
         "per_file": spec.per_file,
         "tags": spec.tags,
+        "options": options,
+        "example": None if spec.test_only else example_entry(spec),
     }
+
+
+def example_entry(spec: Any) -> str:
+    """A recipe entry for loader ``spec``: its options with their defaults (a required one with
+    its first allowed value, or ``...``), to copy into a recipe's ``sources:``."""
+    lines = [
+        f"{spec.name}:",
+        f"  loader: {spec.name}",
+        f"  path: data/raw/{spec.name}/*  # the raw file(s): a path, a glob, or a list of them",
+        "  n: all  # or how many records to keep",
+    ]
+    if spec.options.model_fields:
+        lines.append("  options:")
+    for name, f in spec.options.model_fields.items():
+        if not f.is_required():
+            lines.append(f"    {name}: {_yaml(f.get_default(call_default_factory=True))}")
+            continue
+        choices = typing.get_args(f.annotation) if typing.get_origin(f.annotation) is Literal else ()
+        note = f"required: {' or '.join(map(str, choices))}" if choices else "required"
+        lines.append(f"    {name}: {_yaml(choices[0]) if choices else '...'}  # {note}")
+    return "\n".join(lines) + "\n"
+
+
+def loader_detail(spec: Any) -> list[RenderableType]:
+    """`meadow sources LOADER`: what it reads and produces, license, options, an example entry."""
+    from rich.syntax import Syntax
+
+    out: list[RenderableType] = [
+        Text(f"{spec.name}: {spec.summary}", style="bold"),
+        Text(f"produces: {spec.produces}" + (" (test only: never training data)" if spec.test_only else "")),
+        Text(f"license: {spec.license}"),
+        Text(
+            f"per-file shards (--workers): {'yes' if spec.per_file else 'no'}; "
+            f"upstream tags (include_tags/exclude_tags): {'yes' if spec.tags else 'no'}"
+        ),
+    ]
+    if spec.options.model_fields:
+        table = Table()
+        for col in ("option", "type", "default", "description"):
+            table.add_column(col, no_wrap=col != "description", overflow="fold")
+        for row in field_rows(spec.options, yaml_style=True):
+            table.add_row(*map(Text, row))
+        out += [Text("options:"), table]
+    else:
+        out.append(Text("options: none"))
+    if not spec.test_only:
+        example = Syntax(example_entry(spec).rstrip(), "yaml", theme="ansi_dark", background_color="default")
+        out += [Text("example recipe entry (under sources:):"), example]
+    if spec.citation:
+        out += [Text("citation:"), Text(spec.citation)]
+    return out
 
 
 def _what(entry: Mapping[str, Any]) -> str:
@@ -296,19 +359,29 @@ def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field: Any) -> str:
+def _yaml(value: Any) -> str:
+    """``value`` as written in a recipe: ``false``, ``null``, ``[dev, val]``."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("\n...\n").strip()
+
+
+def _default(field: Any, yaml_style: bool) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
+    if yaml_style:
+        return _yaml(value)
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return "''" if value == "" else str(value)
 
 
-def field_rows(model: Any) -> list[tuple[str, str, str, str]]:
-    """Each field of a pydantic model: name, type, default (or ``required``), description."""
+def field_rows(model: Any, yaml_style: bool = False) -> list[tuple[str, str, str, str]]:
+    """Each field of a pydantic model: name, type, default (or ``required``), description.
+    Defaults as command-line values (``True``, ``q_proj,v_proj``) or, ``yaml_style``, as YAML."""
     return [
-        (name, type_name(f.annotation), _default(f), f.description or "")
+        (name, type_name(f.annotation), _default(f, yaml_style), (f.description or "").replace("``", ""))
         for name, f in model.model_fields.items()
     ]
 
