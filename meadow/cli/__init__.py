@@ -1,7 +1,7 @@
 """The `meadow` command line: a table of command -> plain function (as litgpt's ``__main__.py``).
 
 Each command is a plain function in the module of its group, declaring its options and calling
-the library: build.py (build, sources, check, convert), hub.py (fetch, push), train.py,
+the library: build.py (build, sources, check, recipe-schema, convert), hub.py (fetch, push), train.py,
 eval.py (eval, generate), stats.py. What they print is rendered by render.py, from data.
 """
 
@@ -22,6 +22,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "build": build.build,
     "sources": build.list_sources,
     "check": build.check,
+    "recipe-schema": build.recipe_schema,
     "convert": build.convert,
     "fetch": hub.fetch,
     "push": hub.push,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -152,6 +153,32 @@ def list_sources(
         show(render.loader_detail(specs[loader]))
     else:
         out().print(render.sources_table(specs))
+
+
+def recipe_schema(
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Write the schema to this file instead of printing it."),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of a recipe, for editors that complete and check YAML.
+
+    The repository ships it as recipes/recipe.schema.json
+    (`meadow recipe-schema -o recipes/recipe.schema.json` regenerates it); a
+    recipe whose first line is `# yaml-language-server: $schema=recipe.schema.json`
+    gets completion, hover help and checks in editors using the YAML language
+    server (VS Code, Neovim, Helix...). Loader options are not in the schema:
+    `meadow sources LOADER` lists them, `meadow check` validates them.
+    """
+    from meadow.io import atomic_write_text
+    from meadow.schemas.recipe import recipe_schema as schema
+
+    text = json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    atomic_write_text(output, text)
+    out().print(f"wrote {output}", highlight=False)
 
 
 def check(

@@ -35,7 +35,7 @@ class BenchmarkEntry(BaseModel):
         default_factory=list, description="where `meadow fetch` gets the files (see meadow/fetch_spec.py)"
     )
 
-    @field_validator("fetch", mode="before")
+    @field_validator("fetch", mode="before", json_schema_input_type=FetchEntry | list[FetchEntry])
     @classmethod
     def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value

@@ -49,7 +49,7 @@ class SourceEntry(BaseModel):
         description="quality filters of this source: the keys set here replace the recipe's, key by key",
     )
 
-    @field_validator("fetch", mode="before")
+    @field_validator("fetch", mode="before", json_schema_input_type=FetchEntry | list[FetchEntry])
     @classmethod
     def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
@@ -130,7 +130,7 @@ class Recipe(BaseModel):
         default_factory=DecontaminateSettings, description="how records are matched to benchmark questions"
     )
 
-    @field_validator("near_dedup", mode="before")
+    @field_validator("near_dedup", mode="before", json_schema_input_type=bool | NearDedup | None)
     @classmethod
     def _near_dedup_shorthand(cls, value: Any) -> Any:
         if isinstance(value, bool):
@@ -172,6 +172,17 @@ class Recipe(BaseModel):
     def source_filters(self, name: str) -> FilterSettings:
         """The filters of source ``name``: the recipe's, with the source's own keys replacing them."""
         return merge(self.filters, self.sources[name].filters)
+
+
+SCHEMA_FILE = "recipe.schema.json"
+"""The JSON Schema shipped beside the recipes (recipes/recipe.schema.json), for editors."""
+
+
+def recipe_schema() -> dict[str, Any]:
+    """The JSON Schema of a recipe (draft 2020-12), as `meadow recipe-schema` prints it: editors
+    (the YAML language server) complete and check recipes with it. Loader options are free-form
+    here; `meadow sources LOADER` lists them and `meadow check` validates them."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Recipe.model_json_schema()}
 
 
 def load_recipe(path: str | Path) -> Recipe:
