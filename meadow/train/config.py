@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from meadow.errors import MeadowError
+from meadow.schemas.explain import yaml_error
 
 
 class TrainConfig(BaseModel):
@@ -181,7 +182,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         except FileNotFoundError:
             raise MeadowError(f"{path}: no such config file") from None
         except yaml.YAMLError as err:
-            raise MeadowError(f"{path}: invalid YAML: {err}") from None
+            raise MeadowError(yaml_error(path, err)) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
