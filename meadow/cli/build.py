@@ -13,7 +13,7 @@ import typer
 
 from meadow.cli import render
 from meadow.cli.console import emit_json, fail, interrupted, out, show, shown
-from meadow.errors import MeadowError
+from meadow.errors import MeadowError, MissingInputError
 
 if TYPE_CHECKING:
     from meadow.schemas.recipe import Recipe
@@ -197,25 +197,28 @@ def check(
         r = load_recipe(recipe)
     except MeadowError as err:
         fail(err)
-    entries = _inputs(r)
+    entries, hints = _inputs(r)
     missing = sum(e["missing"] is not None for e in entries)
     kinds = "sources and benchmarks" if r.benchmarks else "sources"
     if as_json:
-        emit_json(render.check_data(recipe, entries))
+        emit_json(render.check_data(recipe, entries, hints))
     else:
         show(render.check_lines(entries, shown))
-    if missing:
-        fail(MeadowError(f"{recipe}: {missing} of {len(entries)} {kinds} have no input file"))
+    if missing:  # what to do is the same for every missing input: said once
+        todo = "".join(f"; {hint}" for hint in hints[:1])
+        fail(MeadowError(f"{recipe}: {missing} of {len(entries)} {kinds} have no input file{todo}"))
     if not as_json:
         out().print(f"{recipe}: valid, every one of its {kinds} has its input files", highlight=False)
 
 
-def _inputs(recipe: Recipe) -> list[dict[str, Any]]:
-    """Each source and benchmark of ``recipe`` with its input files, or why it has none."""
+def _inputs(recipe: Recipe) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each source and benchmark of ``recipe`` with its input files, or why it has none; and what
+    to do about the missing ones (each distinct hint once)."""
     from meadow.quality.decontaminate import benchmark_paths
     from meadow.schemas.recipe import resolve_paths
 
     entries: list[dict[str, Any]] = []
+    hints: list[str] = []
     checks: list[tuple[str, dict[str, Any], Callable[[], list[Path]]]] = [
         (n, {"kind": "source", "loader": e.loader, "n": e.n}, partial(resolve_paths, n, e))
         for n, e in recipe.sources.items()
@@ -227,9 +230,12 @@ def _inputs(recipe: Recipe) -> list[dict[str, Any]]:
     for name, what, resolve in checks:
         try:
             entries.append({"name": name, **what, "files": resolve(), "missing": None})
+        except MissingInputError as err:  # paths are relative to the working directory here
+            entries.append({"name": name, **what, "files": [], "missing": err.short})
+            hints += [err.hint] if err.hint not in hints else []
         except MeadowError as err:
             entries.append({"name": name, **what, "files": [], "missing": str(err)})
-    return entries
+    return entries, hints
 
 
 def convert(

@@ -178,9 +178,11 @@ def check_lines(entries: Sequence[Mapping[str, Any]], shown: Callable[[Path], st
     return lines
 
 
-def check_data(recipe: Path, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """`meadow check --json`: the recipe, whether every input is there, each entry's files."""
+def check_data(recipe: Path, entries: Sequence[Mapping[str, Any]], hints: Sequence[str]) -> dict[str, Any]:
+    """`meadow check --json`: the recipe, whether every input is there, each entry's files, and
+    what to do about the missing ones."""
     data: dict[str, Any] = {"recipe": str(recipe), "valid": True, "sources": {}, "benchmarks": {}}
+    data["hints"] = list(hints)
     for e in entries:
         group = data["sources"] if e["kind"] == "source" else data["benchmarks"]
         info = {k: v for k, v in e.items() if k not in ("name", "kind", "files")}

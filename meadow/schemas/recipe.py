@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from meadow import sources
-from meadow.errors import MeadowError
+from meadow.errors import MeadowError, MissingInputError
 from meadow.schemas.benchmark import BenchmarkEntry
 from meadow.schemas.explain import messages, schema_keys, yaml_error, yaml_line
 from meadow.schemas.fetch import FetchEntry
@@ -274,16 +274,14 @@ def _format_errors(path: Path, node: Any, data: dict[str, Any], errors: list[dic
 
 def expand_patterns(what: str, patterns: list[str], base: Path, hint: str = "") -> list[Path]:
     """The files matching ``patterns`` (globs relative to ``base``), sorted per pattern, each once;
-    MeadowError naming ``what`` and the pattern when one matches nothing."""
+    MissingInputError naming ``what`` and the pattern when one matches nothing."""
     found: list[Path] = []
     for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
         if not matches:
-            raise MeadowError(
-                f"{what}: no file matches {pattern!r} (relative to {base}); run `meadow fetch` on the "
-                f"recipe (or put the files there by hand{hint}), or fix the path"
-            )
+            todo = f"run `meadow fetch` on the recipe (or put the files there by hand{hint}), or fix the path"
+            raise MissingInputError(what, pattern, base, todo)
         found.extend(m for m in matches if m not in found)
     return found
 
