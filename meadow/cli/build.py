@@ -1,4 +1,4 @@
-"""`meadow build`, `check`, `sources` and `convert`: a recipe, its sources and its build."""
+"""`meadow build`, `check`, `sources`, `recipe-schema` and `convert`: a recipe, its sources, its build."""
 
 from __future__ import annotations
 
