@@ -30,3 +30,17 @@ class InputError(MeadowError):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
+
+
+class MissingInputError(MeadowError):
+    """No file matches a path pattern of a source or benchmark. ``what`` names it (``source 'x'``),
+    ``base`` is the folder the pattern is relative to, ``hint`` says what to do (the same for every
+    missing input, so `meadow check` says it once)."""
+
+    def __init__(self, what: str, pattern: str, base: Path, hint: str):
+        self.what, self.pattern, self.base, self.hint = what, pattern, base, hint
+        super().__init__(f"{self.short} (relative to {base}); {hint}")
+
+    @property
+    def short(self) -> str:
+        return f"{self.what}: no file matches {self.pattern!r}"

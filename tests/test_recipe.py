@@ -38,7 +38,7 @@ def test_minimal_recipe_defaults(tmp_path):
         ("name: x\nsources:\n  c:\n    loader: cord19\n", ["sources.c.path: required key is missing"]),
         (
             "name: x\nsources:\n  c:\n    loader: cord19\n    path: a.csv\n    n: 0\n",
-            ["r.yaml:6: sources.c.n: must be a positive number or 'all'"],
+            ["r.yaml:6: sources.c.n: expected a positive number or 'all', got 0"],
         ),
         ("name: x\nsources:\n  c:\n    loader: cord19\n    path: a.csv\n    n: some\n", ["sources.c.n"]),
         (

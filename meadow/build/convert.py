@@ -2,7 +2,8 @@
 
 Reads the sources of a recipe that yield passages (the Anki flashcards, the WikiDoc living
 textbook), rephrases them exactly as `meadow build` would (same ranking, same ``n``, same
-cache, so a later build reuses every answer), and writes the records as JSON Lines.
+cache, so a later build reuses every answer), and writes the records as JSON Lines, by default
+to ``<output_dir>/<name>.rephrased.jsonl``: beside the build folder, which a build replaces whole.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from meadow.build.stats import SourceStats
 from meadow.errors import MeadowError
 from meadow.io import atomic_file
 from meadow.quality import decontaminate
-from meadow.schemas.recipe import load_recipe, resolve_paths
+from meadow.schemas.recipe import SourceEntry, load_recipe, resolve_paths
+
+
+def _yields_passages(entry: SourceEntry) -> bool:
+    """Whether a source gives passages for the LLM (a wikidoc patient-information file does not)."""
+    produces = sources.get(entry.loader).produces
+    if produces == "records or passages":
+        return entry.parsed_options().yields_passages(entry.patterns())
+    return produces == "passages"
 
 
 def convert(
@@ -40,15 +49,18 @@ def convert(
         raise MeadowError(
             f"{recipe_path}: no source named {', '.join(unknown)} (sources: {', '.join(recipe.sources)})"
         )
-    names = [
-        n
-        for n, e in recipe.sources.items()
-        if (not only or n in only)
-        and (sources.get(e.loader).produces != "records" or e.parsed_options().yields_passages(e.patterns()))
-    ]
+    chosen = [n for n in recipe.sources if not only or n in only]
+    names = [n for n in chosen if _yields_passages(recipe.sources[n])]
     if not names:
-        raise MeadowError(f"{recipe_path}: none of the chosen sources yields passages to rephrase")
-    out = Path(output) if output else Path(recipe.output_dir) / recipe.name / "rephrased.jsonl"
+        which = "none of the chosen sources" if only else "no source of the recipe"
+        give = "gives" if len(chosen) == 1 else "give"
+        raise MeadowError(
+            f"{recipe_path}: {which} yields passages to rephrase: {', '.join(chosen)} {give} ready "
+            "records, which `meadow build` reads as they are. convert is for flashcards and WikiDoc "
+            "textbook sections (`meadow sources` shows what each loader produces)"
+        )
+    # beside the build folder, not in it: the next build replaces <output_dir>/<name>/ whole
+    out = Path(output) if output else Path(recipe.output_dir) / f"{recipe.name}.rephrased.jsonl"
     # the build's checks, so that the same passages are rephrased as a build would
     decon = decontaminate.from_recipe(recipe.decontaminate, recipe.benchmarks, base)
     stats: dict[str, Any] = {}

@@ -240,7 +240,9 @@ class FetchedFiles(BaseModel):
         path: str | list[str]
         fetch: list[FetchEntry]
 
-    @field_validator("fetch", mode="before", check_fields=False)
+    @field_validator(
+        "fetch", mode="before", check_fields=False, json_schema_input_type=FetchEntry | list[FetchEntry]
+    )
     @classmethod
     def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value

@@ -6,9 +6,10 @@ or an unknown loader is an error that names the file, the key path and its line.
 
 from __future__ import annotations
 
+import difflib
 import glob
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -22,8 +23,9 @@ from pydantic import (
 )
 
 from meadow import sources
-from meadow.errors import MeadowError
+from meadow.errors import MeadowError, MissingInputError
 from meadow.schemas.benchmark import BenchmarkEntry
+from meadow.schemas.explain import messages, schema_keys, yaml_error, yaml_line
 from meadow.schemas.fetch import FetchedFiles, FetchEntry
 from meadow.schemas.llm import LLMSettings
 from meadow.schemas.quality import DecontaminateSettings, FilterSettings, NearDedup, merge
@@ -36,7 +38,9 @@ class SourceEntry(FetchedFiles):
 
     loader: str = Field(description="registered loader name, see `meadow sources`")
     path: str | list[str] = Field(description="file path(s) or glob(s), relative to the working directory")
-    n: int | Literal["all"] = Field("all", description="records to keep after dedup (seeded, hash-ranked)")
+    n: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
+        "all", description="records to keep after dedup (seeded, hash-ranked), or all"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="the loader's options")
     on_error: Literal["skip", "fail"] | None = Field(
         None, description="malformed rows: count and skip, or fail the build (default: the recipe's)"
@@ -70,19 +74,23 @@ class SourceEntry(FetchedFiles):
             )
         return self
 
-    @field_validator("n")
+    @field_validator("n", mode="before")
     @classmethod
-    def _positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("must be a positive number or 'all'")
-        return value
+    def _positive(cls, value: Any) -> Any:
+        if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+            return int(value)
+        raise ValueError(f"expected a positive number or 'all', got {value!r}")
 
     @field_validator("loader")
     @classmethod
     def _known_loader(cls, value: str) -> str:
         specs = sources.registry()
         if value not in specs:
-            raise ValueError(f"unknown loader {value!r}; known loaders: {', '.join(specs)}")
+            close = difflib.get_close_matches(value, [n for n, s in specs.items() if not s.test_only], n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(f"unknown loader {value!r}{hint} (known loaders: {', '.join(specs)})")
         if specs[value].test_only:
             raise ValueError(
                 f"{value!r} is a test-only evaluation set: it is used for evaluation and "
@@ -128,7 +136,7 @@ class Recipe(BaseModel):
         default_factory=DecontaminateSettings, description="how records are matched to benchmark questions"
     )
 
-    @field_validator("near_dedup", mode="before")
+    @field_validator("near_dedup", mode="before", json_schema_input_type=bool | NearDedup | None)
     @classmethod
     def _near_dedup_shorthand(cls, value: Any) -> Any:
         if isinstance(value, bool):
@@ -172,6 +180,17 @@ class Recipe(BaseModel):
         return merge(self.filters, self.sources[name].filters)
 
 
+SCHEMA_FILE = "recipe.schema.json"
+"""The JSON Schema shipped beside the recipes (recipes/recipe.schema.json), for editors."""
+
+
+def recipe_schema() -> dict[str, Any]:
+    """The JSON Schema of a recipe (draft 2020-12), as `meadow recipe-schema` prints it: editors
+    (the YAML language server) complete and check recipes with it. Loader options are free-form
+    here; `meadow sources LOADER` lists them and `meadow check` validates them."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Recipe.model_json_schema()}
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; errors name the file, key and line."""
     path = Path(path)
@@ -185,76 +204,82 @@ def load_recipe(path: str | Path) -> Recipe:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise MeadowError(f"{path}: invalid YAML: {err}") from None
+        raise MeadowError(yaml_error(path, err)) from None
     if not isinstance(data, dict):
         raise MeadowError(f"{path}: a recipe must be a YAML mapping with at least 'name' and 'sources'")
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
-        raise MeadowError(_format_errors(path, node, err.errors())) from None
+        # the loaders' options are reported with the rest, so one run shows every problem
+        raise MeadowError(_format_errors(path, node, data, [*err.errors(), *_option_errors(data)])) from None
     # Each loader's options are checked now, so a typo fails before any reading.
-    errors = []
-    for name, entry in recipe.sources.items():
-        try:
-            entry.parsed_options()
-        except ValidationError as err:
-            errors += [{**e, "loc": ("sources", name, "options", *e["loc"])} for e in err.errors()]
+    errors = _option_errors(data)
     if errors:
-        raise MeadowError(_format_errors(path, node, errors))
+        raise MeadowError(_format_errors(path, node, data, errors))
     return recipe
 
 
-def _format_errors(path: Path, node: Any, errors: list[dict[str, Any]]) -> str:
-    lines = [f"{path}: invalid recipe"]
-    for e in errors:
-        loc = tuple(str(p) for p in e["loc"])
-        key = ".".join(loc) or "(top level)"
-        line = _line_of(node, loc)
-        at = f"{path}:{line}" if line else str(path)
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif e["type"] == "missing":
-            msg = "required key is missing"
-        lines.append(f"  {at}: {key}: {msg}")
-    return "\n".join(lines)
+def _option_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The validation errors of each source's loader options (as given), keyed under the source."""
+    specs = sources.registry()
+    errors: list[dict[str, Any]] = []
+    entries = data.get("sources")
+    for name, entry in entries.items() if isinstance(entries, dict) else ():
+        if not isinstance(entry, dict) or entry.get("loader") not in specs:
+            continue
+        options = entry.get("options") or {}
+        if not isinstance(options, dict):
+            continue
+        try:
+            specs[entry["loader"]].options.model_validate(options)
+        except ValidationError as err:
+            errors += [{**e, "loc": ("sources", name, "options", *e["loc"])} for e in err.errors()]
+    return errors
 
 
-def _line_of(node: Any, loc: tuple[str, ...]) -> int | None:
-    """The 1-based line of the YAML node at key path ``loc`` (or its closest parent)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for i, key in enumerate(loc):
-        if isinstance(node, yaml.MappingNode):
-            keys = {k.value for k, _ in node.value}
-            if key not in keys or (i + 1 < len(loc) and loc[i + 1] in keys):
-                # Not a key of this mapping here: a missing key, a union's tag
-                # (fetch.0.url.sha256) or the index of a one-entry shorthand; the next
-                # key may still be found in this mapping.
-                continue
-            for k, v in node.value:
-                if k.value == key:
-                    line, node = k.start_mark.line + 1, v
-                    break
-        elif isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
-            node = node.value[int(key)]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
+def _format_errors(path: Path, node: Any, data: dict[str, Any], errors: list[dict[str, Any]]) -> str:
+    specs = sources.registry()
+    schema = Recipe.model_json_schema()
+
+    def loader_of(loc: tuple[Any, ...]) -> str | None:
+        if len(loc) >= 3 and loc[0] == "sources" and loc[2] == "options":
+            entry = data["sources"][loc[1]]
+            if isinstance(entry, dict) and entry.get("loader") in specs:
+                return entry["loader"]
+        return None
+
+    def known_keys(loc: tuple[Any, ...]) -> list[str]:
+        loader = loader_of(loc)
+        return list(specs[loader].options.model_fields) if loader else schema_keys(schema, loc)
+
+    lines: list[tuple[int, str]] = []
+    listed: set[str] = set()
+    for loc, msg in messages(errors, data, known_keys):
+        key = ".".join(map(str, loc)) or "(top level)"
+        line = yaml_line(node, loc)
+        loader = loader_of(loc)
+        if loader is not None and loc[1] not in listed:  # the valid options, once per source
+            listed.add(loc[1])
+            names = ", ".join(specs[loader].options.model_fields)
+            msg += (
+                f" (options of loader {loader!r}: {names})"
+                if names
+                else f" (loader {loader!r} takes no options)"
+            )
+        lines.append((line or 0, f"  {f'{path}:{line}' if line else path}: {key}: {msg}"))
+    return "\n".join([f"{path}: invalid recipe", *(text for _, text in sorted(lines, key=lambda x: x[0]))])
 
 
 def expand_patterns(what: str, patterns: list[str], base: Path, hint: str = "") -> list[Path]:
     """The files matching ``patterns`` (globs relative to ``base``), sorted per pattern, each once;
-    MeadowError naming ``what`` and the pattern when one matches nothing."""
+    MissingInputError naming ``what`` and the pattern when one matches nothing."""
     found: list[Path] = []
     for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
         if not matches:
-            raise MeadowError(
-                f"{what}: no file matches {pattern!r} (relative to {base}); run `meadow fetch` on the "
-                f"recipe (or put the files there by hand{hint}), or fix the path"
-            )
+            todo = f"run `meadow fetch` on the recipe (or put the files there by hand{hint}), or fix the path"
+            raise MissingInputError(what, pattern, base, todo)
         found.extend(m for m in matches if m not in found)
     return found
 

@@ -46,9 +46,10 @@ Item = Record | Passage | Drop
 
 
 class Options(BaseModel):
-    """Base class of a loader's options; unknown keys are errors."""
+    """Base class of a loader's options; unknown keys are errors. An option's docstring (or
+    ``Field(description=...)``) is its description in `meadow sources LOADER`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     def yields_passages(self, patterns: Sequence[str]) -> bool:
         """Whether a loader registered as 'records or passages' yields Passages for these

@@ -11,6 +11,7 @@ without bitsandbytes, the data file's fields) run here, before anything heavy is
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.util
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from meadow.errors import MeadowError
+from meadow.schemas.explain import yaml_error
 
 
 class TrainConfig(BaseModel):
@@ -31,32 +33,40 @@ class TrainConfig(BaseModel):
     model: str | None = Field(None, description="Hub id, local directory or .gguf; default: embedded SmolLM2")
     val_set_size: float = Field(0.1, ge=0, description="Fraction (<1) or number (>=1) of validation records")
     prompt_template: str = Field("medalpaca", description="Bundled template name or a JSON file path")
-    model_max_length: int = Field(256, gt=0)
+    model_max_length: int = Field(
+        256, gt=0, description="Tokens per example; longer ones are cut and counted"
+    )
     train_on_inputs: bool = Field(True, description="False: no loss on the prompt (completion-only)")
     data_path: str = Field("medical_meadow_small.json", description="medAlpaca-format JSON, or a build dir")
-    train_in_8bit: bool = True
-    use_lora: bool = True
-    lora_r: int = Field(8, gt=0)
-    lora_alpha: int = Field(16, gt=0)
-    lora_dropout: float = Field(0.1, ge=0, lt=1)
-    lora_target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
-    per_device_batch_size: int = Field(2, gt=0)
-    num_epochs: float = Field(3, gt=0)
-    learning_rate: float = Field(2e-5, gt=0)
-    global_batch_size: int = Field(128, gt=0)
-    output_dir: str = "./output"
-    save_total_limit: int = Field(3, gt=0)
+    train_in_8bit: bool = Field(True, description="8-bit base weights (bitsandbytes; needs use_lora)")
+    use_lora: bool = Field(True, description="Train a LoRA adapter, not every weight")
+    lora_r: int = Field(8, gt=0, description="LoRA rank")
+    lora_alpha: int = Field(16, gt=0, description="LoRA scaling (alpha)")
+    lora_dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA layers")
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        min_length=1,
+        description="Modules that get an adapter: q_proj,v_proj or [q_proj,v_proj]",
+    )
+    per_device_batch_size: int = Field(2, gt=0, description="Examples per process per forward pass")
+    num_epochs: float = Field(3, gt=0, description="Passes over the training split")
+    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate")
+    global_batch_size: int = Field(
+        128, gt=0, description="Examples per optimizer step (gradient accumulation makes up the rest)"
+    )
+    output_dir: str = Field("./output", description="Adapter or model, checkpoints and run files")
+    save_total_limit: int = Field(3, gt=0, description="Checkpoints kept")
     eval_steps: int = Field(200, gt=0, description="Steps between evaluations and checkpoints")
-    wandb_run_name: str = "test"
-    use_wandb: bool = False
-    wandb_project: str = "medalpaca"
-    optim: str = "adamw_torch"
-    lr_scheduler_type: str = "cosine"
-    fp16: bool = True
-    bf16: bool = False
-    tf32: bool | None = None
-    gradient_checkpointing: bool = False
-    warmup_steps: int = Field(100, ge=0)
+    wandb_run_name: str = Field("test", description="Weights & Biases run name")
+    use_wandb: bool = Field(False, description="Log to Weights & Biases (needs wandb)")
+    wandb_project: str = Field("medalpaca", description="Weights & Biases project")
+    optim: str = Field("adamw_torch", description="Optimizer (a transformers name)")
+    lr_scheduler_type: str = Field("cosine", description="Learning-rate schedule (a transformers name)")
+    fp16: bool = Field(True, description="float16 mixed precision (a GPU; on a CPU: float32)")
+    bf16: bool = Field(False, description="bfloat16 mixed precision")
+    tf32: bool | None = Field(None, description="TF32 matmuls on Ampere+ GPUs (unset: as transformers)")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory")
+    warmup_steps: int = Field(100, ge=0, description="Learning-rate warmup steps")
 
     # --- meadow's additions --------------------------------------------------------------------
     load_in_4bit: bool = Field(False, description="QLoRA: 4-bit NF4 base weights (needs use_lora)")
@@ -70,8 +80,8 @@ class TrainConfig(BaseModel):
         None, description="A checkpoint directory, or True: the latest in output_dir"
     )
     merge: bool = Field(False, description="Also save base + adapter merged into output_dir/merged")
-    logging_steps: int = Field(10, gt=0)
-    seed: int = 42
+    logging_steps: int = Field(10, gt=0, description="Steps between loss logs")
+    seed: int = Field(42, description="Seed of the validation split, shuffling and initialisation")
 
     @field_validator("lora_target_modules", mode="before")
     @classmethod
@@ -149,6 +159,17 @@ def _errors(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _unknown(names: list[str], prefix: str, what: str) -> list[str]:
+    """Why each of ``names`` is no TrainConfig field, with the closest one (``--learning_rate``)."""
+    problems = []
+    for name in names:
+        if name not in TrainConfig.model_fields:
+            close = difflib.get_close_matches(name, list(TrainConfig.model_fields), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else " (meadow train --help lists them)"
+            problems.append(f"unknown {what} {prefix}{name}{hint}")
+    return problems
+
+
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> TrainConfig:
     """A TrainConfig from a YAML file (optional), with ``overrides`` (the command line) on top."""
     values: dict[str, Any] = {}
@@ -161,14 +182,20 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         except FileNotFoundError:
             raise MeadowError(f"{path}: no such config file") from None
         except yaml.YAMLError as err:
-            raise MeadowError(f"{path}: invalid YAML: {err}") from None
+            raise MeadowError(yaml_error(path, err)) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
             raise MeadowError(f"{path}: a train config must be a mapping of flag names to values")
+        problems = _unknown([str(key) for key in loaded], "", "key")
+        if problems:
+            raise MeadowError(f"{path}: " + "; ".join(problems))
         values.update(loaded)
         if overrides:
             origin = f"{path} and the command line"
+    problems = _unknown(list(overrides), "--", "flag")
+    if problems:
+        raise MeadowError("; ".join(problems))
     values.update(overrides)
     try:
         config = TrainConfig.model_validate(values)

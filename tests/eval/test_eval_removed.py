@@ -25,7 +25,9 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> LoadedModel:
     """A model that always finds option A the most likely."""
 
     def score(model, tokenizer, requests, **kw):
-        scored = [SimpleNamespace(logprob=-1.0 if answer.startswith("A:") else -5.0) for _, answer in requests]
+        scored = [
+            SimpleNamespace(logprob=-1.0 if answer.startswith("A:") else -5.0) for _, answer in requests
+        ]
         return loglik.Scores(scored, loglik.ScoreStats(options=len(requests)))  # type: ignore[arg-type]
 
     monkeypatch.setattr(loglik, "score", score)

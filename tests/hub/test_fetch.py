@@ -86,8 +86,8 @@ def test_fetch_entries_are_validated_with_the_line(tmp_path):
     with pytest.raises(MeadowError) as err:
         load_recipe(path)
     text = str(err.value)
-    assert f"{path}:9: sources.s.fetch.0.url.sha256" in text
-    assert f"{path}:10: sources.s.fetch.0.url.to" in text and "inside the source's folder" in text
+    assert f"{path}:9: sources.s.fetch.sha256" in text
+    assert f"{path}:10: sources.s.fetch.to" in text and "inside the source's folder" in text
 
 
 def test_v1_fetch_entries_land_where_the_recipe_reads():

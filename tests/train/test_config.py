@@ -55,7 +55,8 @@ def test_bare_flag_is_true_and_errors():
         ({"use_lora": False}, "8-bit training without LoRA"),
         ({"train_in_8bit": False, "load_in_4bit": True, "use_lora": False}, "4-bit .* needs use_lora"),
         ({"load_in_4bit": True}, "exclusive"),
-        ({"no_such_flag": 1}, "no_such_flag: Extra inputs are not permitted"),
+        ({"no_such_flag": 1}, r"unknown flag --no_such_flag \(meadow train --help lists them\)"),
+        ({"lerning_rate": 1}, "unknown flag --lerning_rate; did you mean --learning_rate\\?"),
         ({"lora_r": "x"}, "lora_r: Input should be a valid integer"),
         ({"train_on_inputs": True, "completion_only_loss": True}, "contradicts"),
         ({"val_set_size": 2.5}, "whole number"),
@@ -95,7 +96,7 @@ def test_yaml_config_and_overrides(tmp_path):
     assert c.data_path == "data/processed/demo" and c.lora_r == 16
     assert c.lora_target_modules == ["q_proj", "k_proj"]
     path.write_text("lora_rank: 4\n")
-    with pytest.raises(MeadowError, match=r"train\.yaml: invalid train config: lora_rank: Extra inputs"):
+    with pytest.raises(MeadowError, match=r"train\.yaml: unknown key lora_rank; did you mean lora_r\?"):
         load_config(path)
     path.write_text("- a\n")
     with pytest.raises(MeadowError, match="must be a mapping"):
