@@ -2,7 +2,7 @@
 
 Each command is a plain function in the module of its group, declaring its options and calling
 the library: build.py (build, sources, check, recipe-schema, convert), hub.py (fetch, push), train.py,
-eval.py (eval, generate), stats.py. What they print is rendered by render.py, from data.
+eval.py (eval, generate), stats.py (stats, diff). What they print is rendered by render.py, from data.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "eval": evaluation.eval_,
     "generate": evaluation.generate,
     "stats": stats.stats,
+    "diff": stats.diff,
 }
 """Every subcommand, in the order `meadow --help` lists them."""
 

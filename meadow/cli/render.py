@@ -407,3 +407,51 @@ def train_flags(config: Any) -> Panel:
         table.add_row(f"--{name}", *map(Text, cells))
     title = "Flags: --flag value or --flag=value, - or _ in names, booleans True/False"
     return Panel(table, title=title, title_align="left", border_style="dim")
+
+
+def diff_summary(diff: Any) -> list[RenderableType]:
+    """`meadow diff`: the per-source table of records added, removed and changed, the drop reasons
+    whose counts moved, and what else differs (meadow.stats.diff.BuildDiff)."""
+    out: list[RenderableType] = [f"{diff.a} -> {diff.b}"]
+    if diff.same:
+        out.append(f"no difference: the same {diff.records[1]:,} records, the same counts")
+        return out
+    table = Table(title="meadow diff")
+    table.add_column("source", overflow="fold", min_width=12)
+    for col in ("kept A", "kept B", "added", "removed", "changed", "unchanged"):
+        table.add_column(col, justify="right")
+    table.add_column("also")
+    for s in diff.sources:
+        also = [s.status if s.status != "both" else ""]
+        also += ["inputs changed"] if s.inputs_changed else []
+        also += ["loader changed"] if s.loader_changed else []
+        table.add_row(
+            s.source,
+            f"{s.kept[0]:,}",
+            f"{s.kept[1]:,}",
+            f"{s.added:,}",
+            f"{s.removed:,}",
+            f"{s.changed:,}",
+            f"{s.unchanged:,}",
+            ", ".join(a for a in also if a),
+        )
+    table.add_row("total", f"{diff.records[0]:,}", f"{diff.records[1]:,}", "", "", "", "", "", style="bold")
+    out.append(table)
+    moved = [(s.source, reason, a, b) for s in diff.sources for reason, (a, b) in s.drops.items()]
+    if moved:
+        drops = Table(title="drop reasons whose counts moved")
+        for col in ("source", "reason", "A", "B"):
+            drops.add_column(col, justify="right" if col in ("A", "B") else "left")
+        for source, reason, a, b in moved:
+            drops.add_row(source, reason, f"{a:,}", f"{b:,}")
+        out.append(drops)
+    for s in diff.sources:
+        for kind, ids in s.examples.items():
+            out.append(
+                f"{s.source}: {kind}: {', '.join(ids)}" + (" ..." if getattr(s, kind) > len(ids) else "")
+            )
+    if diff.recipe_changed:
+        out.append("the recipe differs (manifest.json has each build's resolved recipe)")
+    if diff.meadow_version[0] != diff.meadow_version[1]:
+        out.append(f"built by meadow {diff.meadow_version[0]} and {diff.meadow_version[1]}")
+    return out

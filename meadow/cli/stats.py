@@ -1,4 +1,4 @@
-"""`meadow stats`: the HTML report on a build."""
+"""`meadow stats`: the HTML report on a build; `meadow diff`: what changed between two builds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from meadow.cli.console import fail, out
+from meadow.cli import render
+from meadow.cli.console import emit_json, fail, out, show
 from meadow.errors import MeadowError
 
 
@@ -63,3 +64,28 @@ def stats(
     except MeadowError as err:
         fail(err)
     out().print(f"wrote {report.path} ({len(report.images)} charts)", highlight=False)
+
+
+def diff(
+    build_a: Annotated[Path, typer.Argument(help="The earlier build folder.")],
+    build_b: Annotated[Path, typer.Argument(help="The later build folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+) -> None:
+    """What changed from BUILD_A to BUILD_B, per source.
+
+    Records are matched by their stable id: added (only in B), removed (only in A) or changed
+    (another instruction, input or output), whatever the row order. Also per source: drop
+    reasons whose counts moved, and whether the input files (sha256) or the loader differ;
+    for the build, whether the recipe differs. Both builds are checked against their
+    manifests first.
+    """
+    from meadow.stats.diff import diff_builds
+
+    try:
+        result = diff_builds(build_a, build_b)
+    except MeadowError as err:
+        fail(err)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    show(render.diff_summary(result))
