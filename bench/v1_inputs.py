@@ -21,6 +21,9 @@ GenMedGPT 5,452); ChatDoctor adds up to medAlpaca's 215,000 (the real HealthCare
 and iCliniq files hold 112,165 and 7,321).
 
     python bench/v1_inputs.py --out /tmp/v1-inputs [--scale 0.1]
+
+About 850 lines, over LAYOUT.md's ~500: one writer per published format (13 sources, 4 benchmarks)
+beside the text pools they share; a bench script, read top to bottom, not library code.
 """
 
 from __future__ import annotations

@@ -68,8 +68,9 @@ def inputs(workdir: Path, scale: float, regenerate: bool) -> tuple[Path, dict[st
         print(f"inputs: cached in {tree}")
         return tree, json.loads(done.read_text())
     shutil.rmtree(tree, ignore_errors=True)
-    for old in workdir.glob("inputs-v*"):  # other versions or scales: keep the disk use bounded
-        shutil.rmtree(old, ignore_errors=True)
+    for old in workdir.glob("inputs-v*"):  # trees of other generator versions are stale: free their space
+        if not old.name.startswith(f"inputs-v{v1_inputs.VERSION}-"):
+            shutil.rmtree(old, ignore_errors=True)
     t0 = time.perf_counter()
     made = v1_inputs.generate(tree, scale)
     made["seconds"] = round(time.perf_counter() - t0, 1)
@@ -182,6 +183,7 @@ def report(runs: dict[str, dict[str, Any]], latency: float, concurrency: int, ma
             f"{r['driver_peak_mib'] or 0:>7,.0f} {workers:>7} {r['requests']:>8,}{cells}  "
             f"{'yes' if r['output'] == first else 'NO'}"
         )
+    print("(steps: the manifest's seconds; with --workers they add up the worker processes' seconds)")
     r = next(iter(runs.values()))
     print(
         f"\nread {r['read']:,} rows, wrote {r['records']:,} records; contaminated {r['contaminated']:,} "
