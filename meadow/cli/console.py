@@ -42,6 +42,9 @@ def setup_logging(verbose: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if not verbose:  # one INFO line per HTTP request (the openai client's httpx): noise, and ~1 ms each
+        for name in ("httpx", "httpcore", "openai"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def fail(err: MeadowError) -> NoReturn:
