@@ -21,7 +21,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from meadow import sources
-from meadow.build import build
 from meadow.build.write import dataset_card
 from meadow.cli import app
 from meadow.errors import MeadowError
@@ -39,12 +38,6 @@ NASTY = """<script>alert("x")</script> & 'quotes' <b>bold</b>"""
 
 
 # --- builds ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("stats-builds")
-    return build(DEMO, output_dir=out, base_dir=REPO, progress=False).out_dir
 
 
 def record(source: str, rid: str, instruction: str, input_: str = "", output: str = "an answer") -> dict:
