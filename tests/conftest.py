@@ -41,3 +41,47 @@ def meadow_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEADOW_CACHE", str(root))
         yield root
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """recipes/demo.yaml built once per session (its paths are relative to the repository)."""
+    from meadow.build import build
+
+    out = tmp_path_factory.mktemp("demo-build")
+    return build(REPO / "recipes" / "demo.yaml", output_dir=out, base_dir=REPO, progress=False).out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model(demo_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer Llama (with q_proj/v_proj for LoRA) and a word-level tokenizer over the demo build's
+    prompts: a real local model that trains in a second."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from meadow.train.prompt import load_template
+
+    template = load_template()
+    records = json.loads((demo_build / "merged_medical_meadow.json").read_text())
+    texts = [template.render(r["instruction"], r["input"], r["output"]) for r in records]
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=["<unk>", "<eos>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

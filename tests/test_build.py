@@ -181,8 +181,16 @@ def test_demo_recipe_builds_every_example(tmp_path, monkeypatch):
     m = result.manifest.to_json()
     assert result.records == m["totals"]["records"] > 50
     for name, s in m["sources"].items():
-        assert s["read"] == s["dropped_total"] + s["duplicates"] + s["unique"], name
+        assert s["read"] == s["dropped_total"] + s["duplicates"] + s["near_duplicates"] + s["unique"], name
         assert s["sampled"] > 0, name
+    # the examples plant a record of each kind a step removes, so the demo shows every step at work
+    # (README, "Quick start"): a leaked MedQA test question, an echo, an exact and a near duplicate
+    chatdoctor, cord19 = m["sources"]["chatdoctor"], m["sources"]["cord19"]
+    assert chatdoctor["contaminated"] == {"medqa_test": 1} and chatdoctor["dropped"]["contaminated"] == 1
+    assert chatdoctor["dropped"]["filter_copies_question"] == 1
+    assert chatdoctor["near_duplicate_of"] == {"chatdoctor": 1}
+    assert cord19["duplicate_of"] == {"cord19": 1} and cord19["unique"] > cord19["sampled"] == cord19["n"]
+    assert m["decontamination"]["benchmarks"]["medqa_test"]["hits"] == 1
     rows = json.loads((result.out_dir / JSON_NAME).read_text())
     assert {r["source"].split("/")[0] for r in rows} >= {"stackexchange", "cord19", "mmlu", "chatdoctor"}
 

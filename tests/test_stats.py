@@ -21,16 +21,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from meadow import sources
-from meadow.build import build
 from meadow.build.write import dataset_card
 from meadow.cli import app
 from meadow.errors import MeadowError
 from meadow.schemas.manifest import Manifest
 from meadow.schemas.outputs import DROPPED_NAME, JSON_NAME, MANIFEST_NAME
+from meadow.stats import plots, tokens
 from meadow.stats import report as report_module
-from meadow.stats import tokens
 from meadow.stats.report import write_report
-from meadow.stats.summary import funnels, steps_not_run, summary_markdown
+from meadow.stats.summary import STEPS, Funnel, funnels, steps_not_run, summary_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "recipes" / "demo.yaml"
@@ -39,12 +38,6 @@ NASTY = """<script>alert("x")</script> & 'quotes' <b>bold</b>"""
 
 
 # --- builds ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("stats-builds")
-    return build(DEMO, output_dir=out, base_dir=REPO, progress=False).out_dir
 
 
 def record(source: str, rid: str, instruction: str, input_: str = "", output: str = "an answer") -> dict:
@@ -413,20 +406,31 @@ def test_report_on_the_demo_build(demo_build: Path, tmp_path: Path):
     assert result.warnings == []
     text, page = read_report(build_dir / "report")
     assert_self_contained(page)
-    # the demo runs every step: filters, decontamination (no example record is contaminated)
-    # and near-dedup
+    # the demo runs every step, and each removes something: the examples plant an echo (filtered),
+    # a leaked MedQA test question, an exact and a near duplicate, and CORD-19 is subsampled
     assert "not run in this build" not in text
-    assert manifest["decontamination"]["benchmarks"]["mmlu_test"]["hits"] == 0
-    assert "near_dedup" in manifest
-    assert "This build wrote no dropped_samples.json" in text or (build_dir / DROPPED_NAME).is_file()
-    assert {"steps.png", "records.png", "drop_reasons.png", "lengths.png", "total_lengths.png"} == set(
-        result.images
-    )
+    steps = {s.key for s in STEPS}
+    for f in funnels(Manifest.model_validate(manifest)):
+        steps -= {k for k, v in f.removed.items() if v}
+    assert steps == set(), steps
+    assert manifest["decontamination"]["benchmarks"]["medqa_test"]["hits"] == 1
+    assert (build_dir / DROPPED_NAME).is_file() and "This build wrote no dropped_samples.json" not in text
+    assert {
+        "steps.png",
+        "records.png",
+        "drop_reasons.png",
+        "contamination.png",
+        "lengths.png",
+        "total_lengths.png",
+    } == set(result.images)
     for name, s in manifest["sources"].items():
         row = page.row(name)
         assert row[2] == f"{s['read']:,}" and row[-1] == f"{s['sampled']:,}", name
-        assert row[3] == f"{s['dropped_total']:,}", name  # every demo drop is a loader drop
         assert "not run" not in row, name
+    # identifiers wrap between their parts in a narrow column, never inside a word
+    assert '<td class="mono">pubmed_<wbr>health_<wbr>advice</td>' in text
+    assert "stackexchange/<wbr>health:<wbr>" in text
+    assert "overflow-wrap: anywhere; max-width: 18rem" not in text
     # per source, its first records from the merged JSON, under the recipe's source name
     records = json.loads((build_dir / JSON_NAME).read_text())
     first = records[0]
@@ -624,3 +628,72 @@ def test_report_in_a_headless_browser(synthetic: Path, tmp_path: Path):
     assert errors == []
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
     assert assert_png((tmp_path / "report.png").read_bytes())[1] > 2000
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def test_log_ticks_fit_the_axis_and_read_short():
+    assert plots.log_ticks(12, 160, 10) == [20, 50, 100]
+    assert plots.log_ticks(3, 3000, 5) == [10, 100, 1000]  # 1-2-5 and 1-3 would be 9 and 7 ticks
+    assert plots.log_ticks(30, 45, 5) == [30, 40]  # at least two where the range holds them
+    assert plots.log_ticks(1, 1e6, 4) == [1, 100, 10_000, 1_000_000]
+    assert [plots.short_number(x) for x in (5, 500, 1000, 2500, 20_000, 3e6)] == [
+        "5",
+        "500",
+        "1k",
+        "2.5k",
+        "20k",
+        "3M",
+    ]
+
+
+def _overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of neighbouring x tick labels whose drawn boxes overlap, in any axes of ``fig``."""
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    pairs = []
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        extents = [(t.get_window_extent(renderer), t.get_text()) for t in labels]
+        boxes = sorted((box.x0, box.x1, text) for box, text in extents)
+        pairs += [(a[2], b[2]) for a, b in zip(boxes, boxes[1:], strict=False) if b[0] < a[1] + 2]
+    return pairs
+
+
+def test_length_charts_tick_labels_do_not_run_together():
+    import random
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = random.Random(0)
+    fields = ("instruction", "input", "output")
+    # token lengths from a few to a few thousand: "5001,0002,000" with fixed 1-2-5 ticks
+    lengths = {
+        f"source_{i}": {k: [int(rng.lognormvariate(5.5, 1.2)) + 1 for _ in range(300)] for k in fields}
+        for i in range(5)
+    }
+    for fig in (
+        plots.lengths_figure(lengths, "tokens"),
+        plots.total_figure([sum(v) for v in zip(*lengths["source_0"].values(), strict=True)], "tokens"),
+    ):
+        FigureCanvasAgg(fig)
+        assert _overlaps(fig) == []
+        for ax in fig.axes:
+            assert len([t for t in ax.get_xticklabels() if t.get_text()]) >= 2
+
+
+def test_count_charts_start_at_zero_or_on_a_log_axis_at_one():
+    def funnel(source: str, read: int, kept: int) -> Funnel:
+        return Funnel(source, "x", "all", read, {s.key: 0 for s in STEPS}, kept)
+
+    # 18 of 20 kept: a linear axis from 0, so the bars are 90% as long
+    (ax,) = plots.records_figure([funnel("a", 20, 18), funnel("b", 15, 15)]).axes
+    assert ax.get_xscale() == "linear" and ax.get_xlim()[0] == 0
+    # beside 50,000, a log axis from 1 (not from ~15, where 18 of 20 looked like a third)
+    (ax,) = plots.records_figure([funnel("a", 20, 18), funnel("b", 50_000, 40_000)]).axes
+    assert ax.get_xscale() == "log" and ax.get_xlim()[0] == 1
+    labels = {t.get_text() for t in ax.texts}
+    assert {"18", "20", "40,000", "50,000"} <= labels  # every bar says its count
+    (ax,) = plots.reasons_figure([("a", "r1", "invalid", 3), ("b", "r2", "duplicates", 1)]).axes
+    assert ax.get_xscale() == "linear" and ax.get_xlim()[0] == 0

@@ -68,17 +68,12 @@ def fetch(
         out().print(render.fetch_table(report, dry_run))
     for note in render.fetch_notes(report):  # on stderr: what a person has to do
         console.print(note, highlight=False)
+    if dry_run and not as_json:
+        out().print(render.fetch_plan(report), highlight=False)
+    if problem := report.problem():
+        fail(MeadowError(problem))
     if dry_run:
-        if not as_json:
-            out().print(render.fetch_plan(report), highlight=False)
         return
-    if report.errors or report.manual:
-        fail(
-            MeadowError(
-                f"{len(report.errors)} download(s) failed, {len(report.manual)} file(s) need a manual "
-                f"download (see above); what is done is kept and recorded in {report.lock_path}"
-            )
-        )
     if not as_json:
         out().print(f"every file is in place and verified; checksums in {report.lock_path}", highlight=False)
 

@@ -34,7 +34,7 @@ from meadow.eval.prompts import PromptBuilder, Style, answer_text, chat_messages
 from meadow.eval.results import RESULTS_FORMAT, markdown_table, removed_by_benchmark, summarize, write_jsonl
 from meadow.eval.server import Server
 from meadow.io import file_info
-from meadow.models import ResolvedModel, resolve_model
+from meadow.models import ResolvedModel, model_libraries, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ class LoadedModel:
 def load_model(name: str | None, *, allow_download: bool = False) -> LoadedModel:
     """The model and tokenizer ``name`` means; a directory with ``adapter_config.json`` is a peft
     adapter, loaded on its ``base_model_name_or_path``."""
+    with model_libraries():  # no bitsandbytes kernel warning or transformers deprecation noise
+        return _load_model(name, allow_download=allow_download)
+
+
+def _load_model(name: str | None, *, allow_download: bool) -> LoadedModel:
     import torch
 
     resolved = resolve_model(name, allow_download=allow_download)

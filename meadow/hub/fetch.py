@@ -71,13 +71,23 @@ class Item:
     entry: FetchEntry | None
     dest: Path
     key: str
-    status: str = ""  # ok | downloaded | recorded | manual | error | would download | present | no entry
+    status: str = ""
+    """ok | downloaded | recorded | copied (in place) | manual | error | no entry (need a person) |
+    would download | would copy | present (a dry run's plan)"""
     detail: str = ""
     size: int | None = None
 
     @property
     def needs_action(self) -> bool:
         return self.status in ("manual", "error", "no entry")
+
+    @property
+    def in_place(self) -> bool:
+        """The file is in place, verified or recorded in the lock (not so for a dry run's plan)."""
+        return self.status in IN_PLACE
+
+
+IN_PLACE = frozenset({"ok", "downloaded", "recorded", "copied"})
 
 
 @dataclass
@@ -95,6 +105,27 @@ class FetchReport:
     @property
     def manual(self) -> list[Item]:
         return [i for i in self.items if i.status in ("manual", "no entry")]
+
+    def problem(self) -> str | None:
+        """Why the command fails (exit status 1), in one sentence; None when it succeeds.
+
+        A fetch fails while a download failed or a file still needs a person; a dry run fails
+        when a file it would download could not be checked (no network, HTTP 404...). The
+        sentence names the lock only when files were recorded in it."""
+        errors, manual = len(self.errors), len(self.manual)
+        if self.dry_run:
+            if not errors:
+                return None
+            return f"{errors} file(s) could not be checked (see above): the plan is incomplete"
+        if not (errors or manual):
+            return None
+        done = sum(i.in_place for i in self.items)
+        kept = (
+            f"the {done} file(s) in place are verified and recorded in {self.lock_path}"
+            if done
+            else "nothing was downloaded or recorded"
+        )
+        return f"{errors} download(s) failed, {manual} file(s) need a manual download (see above); {kept}"
 
 
 def fetch(
@@ -128,6 +159,7 @@ def fetch(
     raw = Path(raw_dir)
     lock = Lock(raw / LOCK_NAME)
     report = FetchReport(raw_dir=raw, lock_path=lock.path, dry_run=dry_run)
+    planned: dict[str, Item] = {}  # a dry run: origin -> the item that would download it
     for name in names:
         entry = entries[name]
         folder = raw / name
@@ -139,7 +171,7 @@ def fetch(
             item = Item(name, fe, dest, f"{name}/{fe.destination()}")
             try:
                 if dry_run:
-                    _plan(item, lock, net)
+                    _plan(item, lock, net, planned)
                 else:
                     _fetch_one(item, lock, net, progress)
             except MeadowError as err:
@@ -148,7 +180,10 @@ def fetch(
         report.items.extend(items)
         if dry_run or not entry.fetch:
             continue
-        write_source_card(folder, name, entry, lock)
+        # SOURCE.md names only the files that are in place: nothing is claimed for a failed one
+        fetched = [i.entry for i in items if i.in_place and i.entry is not None]
+        if fetched:
+            write_source_card(folder, name, entry.model_copy(update={"fetch": fetched}), lock)
         if not any(i.needs_action for i in items):
             try:
                 _paths(name, entry)
@@ -357,7 +392,7 @@ def _fetch_manual(item: Item, fe: ManualFetch, lock: Lock) -> None:
     if is_glob(fe.file):
         found = placed(item.dest)
         if not found:
-            item.status, item.detail = "manual", manual_message(fe, item.dest)
+            _ask_person(item, fe)
             return
         folder = _extract_root(item, fe)
         for path in found:
@@ -369,12 +404,18 @@ def _fetch_manual(item: Item, fe: ManualFetch, lock: Lock) -> None:
     if not item.dest.is_file() and _copy_twin(item, fe, lock):
         return
     if not item.dest.is_file():
-        item.status, item.detail = "manual", manual_message(fe, item.dest)
+        _ask_person(item, fe)
         return
     info, new = check_manual(item.key, item.dest, fe, lock, item.source)
     item.status, item.size = ("recorded" if new else "ok"), info["bytes"]
     item.detail = "placed by hand; " + ("sha256 recorded (trust on first use)" if new else "verified")
     _maybe_extract(item, fe, lock)
+
+
+def _ask_person(item: Item, fe: ManualFetch) -> None:
+    """A file only a person can download: where to get it, and the folder to put it in (made)."""
+    item.dest.parent.mkdir(parents=True, exist_ok=True)
+    item.status, item.detail = "manual", manual_message(fe, item.dest)
 
 
 def _resolve(fe: FetchEntry, recorded: dict[str, Any] | None, net: Net, dest: Path) -> Resolved:
@@ -388,8 +429,12 @@ def _resolve(fe: FetchEntry, recorded: dict[str, Any] | None, net: Net, dest: Pa
     raise AssertionError(fe)
 
 
-def _plan(item: Item, lock: Lock, net: Net) -> None:
-    """What fetch would do for this entry; no file is written."""
+def _plan(item: Item, lock: Lock, net: Net, planned: dict[str, Item]) -> None:
+    """What fetch would do for this entry; no file is written. ``planned`` maps the origins the
+    dry run would download to their items, so a file two entries share is downloaded (and
+    counted) once: the later entry would copy it, and the first names every entry that uses it.
+    A file whose size is unknown is checked with a HEAD (or metadata) request; one that cannot
+    be checked (no network, HTTP 404...) is an error, and the plan is incomplete."""
     fe = item.entry
     assert fe is not None
     if isinstance(fe, ManualFetch):
@@ -411,6 +456,12 @@ def _plan(item: Item, lock: Lock, net: Net) -> None:
         item.status, item.size = "would copy", twin[1].get("size")
         item.detail = f"the same file as {twin[0]}, already fetched"
         return
+    first = planned.get(fe.origin()) if not is_glob(item.key) else None
+    if first is not None:
+        item.status, item.size = "would copy", first.size
+        item.detail = f"the same file as {first.key}, downloaded once"
+        first.detail += f"; also for {item.key}"
+        return
     item.status = "would download"
     item.detail = fe.page()
     part = item.dest.with_name(item.dest.name + PART)
@@ -418,7 +469,15 @@ def _plan(item: Item, lock: Lock, net: Net) -> None:
         item.detail += f" (resumes after {part.stat().st_size:,} bytes)"
     if size is not None:
         item.size = size
-        return
+    else:
+        _probe_size(item, fe, recorded, net)
+    if item.status == "would download":
+        planned[fe.origin()] = item
+
+
+def _probe_size(item: Item, fe: FetchEntry, recorded: dict[str, Any] | None, net: Net) -> None:
+    """A dry run's size of a file neither the recipe nor the lock knows: a HEAD request, or the
+    Hub's or OSF's metadata. Not reachable, or refused: the item is an error saying why."""
     probe = Net(retries=0, backoff=net.backoff, timeout=min(net.timeout, 15.0))
     try:
         if isinstance(fe, UrlFetch):
@@ -430,5 +489,14 @@ def _plan(item: Item, lock: Lock, net: Net) -> None:
             item.size = _resolve(fe, recorded, probe, item.dest).size
         else:
             item.detail += " (size known after the first download)"
-    except (MeadowError, urllib.error.URLError, OSError) as err:
-        item.detail += f" (size unknown: {first_line(err)})"
+    except urllib.error.HTTPError as err:
+        if err.code in (405, 501):  # a server that answers no HEAD: the GET will tell
+            item.detail += f" (size unknown: HEAD answered HTTP {err.code})"
+        else:
+            item.status, item.detail = "error", str(http.status_error(fe.url, err.code, item.dest, fe.page()))
+    except (urllib.error.URLError, OSError) as err:
+        url = fe.url if isinstance(fe, UrlFetch) else fe.page()
+        plain = http.unreachable(err, url)
+        item.status, item.detail = "error", f"{url}: {plain or first_line(err)}; not checked"
+    except MeadowError as err:
+        item.status, item.detail = "error", f"{first_line(err)}; not checked"

@@ -18,7 +18,7 @@ from typing import Any
 from meadow import __version__
 from meadow.hub.auth import hf_endpoint, hf_token
 from meadow.hub.errors import FetchError, first_line, is_connection_error, status_code
-from meadow.hub.http import RETRY_STATUS, Net, Resolved, url_origin
+from meadow.hub.http import RETRY_STATUS, Net, Resolved, unreachable, url_origin
 from meadow.schemas.fetch import FetchEntry, HfFetch
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -124,6 +124,8 @@ def _hf_call(call: Callable[[], Any], fe: HfFetch, revision: str, dest: Path, ne
             if not is_connection_error(err):
                 raise
             failure = err
+        if plain := unreachable(failure, hf_endpoint()):
+            raise FetchError(f"{where}: {plain}") from None
         attempt += 1
         if attempt > net.retries:
             raise FetchError(f"{where}: cannot resolve {fe.file}: {first_line(failure)}") from None

@@ -2,20 +2,24 @@
 
 ``download`` writes ``<file>.part`` with HTTP Range resume (a dropped connection or a killed run
 continues where it stopped; a strong ETag or Last-Modified, kept in ``<file>.part.json``, makes
-sure a changed file is never stitched onto an old start), retries connection errors, timeouts,
+sure a changed file is never stitched onto an old start), retries dropped connections, timeouts,
 429 and 5xx with backoff (Retry-After honoured), verifies size and sha256, and only then renames
-the ``.part`` into place. The ``.part`` is not an ``io.atomic_file`` temporary: it must keep its
-name and outlive a failed run, to be resumed.
+the ``.part`` into place. A host that cannot be reached at all (its name does not resolve,
+nothing listens on the port, no route to it) is not retried: that is no network, a wrong URL or
+a server that is down, said at once rather than after a minute of backoff. The ``.part`` is not
+an ``io.atomic_file`` temporary: it must keep its name and outlive a failed run, to be resumed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import errno
 import json
 import logging
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -141,7 +145,7 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _status_error(url: str, code: int, dest: Path, page: str) -> FetchError:
+def status_error(url: str, code: int, dest: Path, page: str) -> FetchError:
     if code in (401, 403):
         return FetchError(
             f"HTTP {code}: access to {url} was refused. The file needs a login or is no longer "
@@ -158,6 +162,34 @@ def _status_error(url: str, code: int, dest: Path, page: str) -> FetchError:
 
 
 _TRANSIENT = (urllib.error.URLError, ConnectionError, TimeoutError, IncompleteRead, OSError)
+_NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN})
+
+
+def unreachable(err: BaseException, url: str) -> str | None:
+    """``cannot reach <host>: ...`` when ``err`` (or an error it wraps: urllib's ``reason``, the
+    cause of an httpx error) says the host cannot be reached at all; None for anything else.
+
+    A name that does not resolve, a refused connection and no route to the host are not
+    retried: a few seconds later they are just as true, and the usual cause is no network."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return f"cannot reach {host}: its name does not resolve ({e.strerror or e}); no network?"
+        if isinstance(e, ConnectionRefusedError):
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, "?")
+            return f"cannot reach {host}: nothing answers on port {port} (connection refused); no network?"
+        if isinstance(e, OSError) and e.errno in _NO_ROUTE:
+            return f"cannot reach {host}: {e.strerror or e}; no network?"
+        reason = getattr(e, "reason", None)
+        todo += [e.__cause__, e.__context__, reason if isinstance(reason, BaseException) else None]
+    return None
 
 
 def get_json(url: str, net: Net, what: str) -> Any:
@@ -178,6 +210,8 @@ def get_json(url: str, net: Net, what: str) -> Any:
         except ValueError as err:
             raise FetchError(f"{what}: {url} did not return JSON ({err})") from None
         except _TRANSIENT as err:
+            if plain := unreachable(err, url):
+                raise FetchError(f"{what}: {plain}") from None
             attempt += 1
             if attempt > net.retries:
                 raise FetchError(f"{what}: cannot reach {url}: {err}") from None
@@ -218,7 +252,6 @@ def download(
     headers.setdefault("Accept-Encoding", "identity")
     part = dest.with_name(dest.name + PART)
     meta = dest.with_name(dest.name + PART + ".json")  # the validator that makes a resume safe
-    dest.parent.mkdir(parents=True, exist_ok=True)
     page = page or url
     validator = _read_validator(meta, url)
     failures = 0
@@ -262,6 +295,7 @@ def download(
                         bar.total = total
                     bar.n = have
                     bar.refresh()
+                    dest.parent.mkdir(parents=True, exist_ok=True)  # only once the server answered
                     validator = _remember_validator(meta, url, response.headers)
                     with open(part, "ab") as f:
                         while block := response.read(CHUNK):
@@ -281,7 +315,7 @@ def download(
                     part.unlink(missing_ok=True)  # stale partial file: start again
                     continue
                 if err.code not in RETRY_STATUS:
-                    raise _status_error(url, err.code, dest, page) from None
+                    raise status_error(url, err.code, dest, page) from None
                 failures += 1
                 if failures > net.retries or attempts >= max_attempts:
                     raise FetchError(
@@ -293,6 +327,9 @@ def download(
             except _Mismatch:
                 raise
             except _TRANSIENT as err:
+                if plain := unreachable(err, url):
+                    kept = f"; {part} keeps the {have:,} bytes received" if have else ""
+                    raise FetchError(f"{url}: {plain}{kept}") from None
                 failures = 0 if got else failures + 1
                 if failures > net.retries or attempts >= max_attempts:
                     kept = (
@@ -303,7 +340,8 @@ def download(
                         "`meadow fetch` again to resume"
                     ) from None
                 wait = net.delay(max(failures, 1))
-                log.warning("%s: %s; resuming in %.1f s", url, err, wait)
+                again = "resuming" if part.exists() and part.stat().st_size else "retrying"
+                log.warning("%s: %s; %s in %.1f s", url, err, again, wait)
                 time.sleep(wait)
     except _Mismatch as err:
         part.unlink(missing_ok=True)

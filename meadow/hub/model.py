@@ -49,13 +49,13 @@ from meadow.hub.model_card import load_evals, model_card
 from meadow.hub.training_run import (
     ADAPTER_CONFIG,
     CARD_NAME,
-    HUB_ID,
     BaseModelInfo,
     TrainingRun,
     base_model,
     find_run,
     read_json,
 )
+from meadow.models import HUB_REPO_ID
 from meadow.schemas.outputs import TEMPLATE_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
 
 log = logging.getLogger(__name__)
@@ -175,9 +175,9 @@ def push_model(
     """Check and stage a training run's output, then (unless ``dry_run`` or ``stage_dir``) upload
     it as a model repository in one commit."""
     check_repo_id(repo_id)
-    if dataset_repo_id is not None and not HUB_ID.match(dataset_repo_id):
+    if dataset_repo_id is not None and not HUB_REPO_ID.match(dataset_repo_id):
         raise PushError(f"--dataset-repo-id {dataset_repo_id!r}: expected the dataset's Hub id, ORG/NAME")
-    if base_model_id is not None and not HUB_ID.match(base_model_id):
+    if base_model_id is not None and not HUB_REPO_ID.match(base_model_id):
         raise PushError(f"--base-model {base_model_id!r}: expected the base model's Hub id, ORG/NAME")
     run = find_run(output_dir, merged=merged)
     base = base_model(run, override=base_model_id, license_override=license)

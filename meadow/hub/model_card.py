@@ -21,15 +21,9 @@ from meadow.errors import MeadowError
 from meadow.hub.training_run import BaseModelInfo, TrainingRun
 from meadow.io import human_size
 from meadow.schemas.outputs import TEMPLATE_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
+from meadow.train.card import CAVEAT, LOSS_KEYS, number, table
 
 log = logging.getLogger(__name__)
-
-CAVEAT = """> **Not for clinical use.** This model is a research artifact for studying medical language
-> models. It has not been validated for diagnosis, treatment, triage or any other medical decision.
-> Its answers can be wrong, out of date or invented while sounding confident, and the small
-> evaluation below says little about how it behaves on real patients' questions. Do not use it to
-> give medical advice or anywhere its output could reach a patient or a clinician's decision.
-> As with medAlpaca's models, its use is for research only."""
 
 
 def data_info(run: TrainingRun) -> tuple[dict[str, Any] | None, str | None]:
@@ -188,7 +182,7 @@ def _base_section(base: BaseModelInfo, weights_sha256: str | None, adapter: bool
                 f"`{weights_sha256}`",
             )
         )
-    text = "## Base model\n\n" + _table(rows)
+    text = "## Base model\n\n" + table(rows)
     if base.note:
         text += f"\n{base.note}\n"
     if not base.hub_id:
@@ -217,7 +211,7 @@ def _data_section(data: dict[str, Any] | None, note: str | None, dataset_repo_id
     rows.append(("data file", f"`{data['file']}` (`--data_path {data['path']}`)"))
     rows.append(("data file sha256", f"`{data['sha256']}`"))
     rows.append(("records trained on (before the validation split)", f"{data['records']:,}"))
-    text += _table(rows)
+    text += table(rows)
     if build and not build.get("matches_manifest", True):
         text += (
             "\n**The data file differs from the one the build's manifest.json lists**: it was changed "
@@ -235,22 +229,12 @@ def _data_section(data: dict[str, Any] | None, note: str | None, dataset_repo_id
     return text
 
 
-_LOSS_KEYS = (
-    ("train_loss", "training loss (mean over the run)"),
-    ("last_train_loss", "training loss (last logged)"),
-    ("eval_loss", "validation loss (final evaluation)"),
-    ("global_step", "optimizer steps"),
-    ("epoch", "epochs"),
-    ("train_runtime", "training time (s)"),
-)
-
-
 def _training_section(run: TrainingRun) -> str:
     metrics = losses(run)
     text = "## Training\n\n"
-    rows = [(label, _number(metrics[key])) for key, label in _LOSS_KEYS if metrics.get(key) is not None]
+    rows = [(label, number(metrics[key])) for key, label in LOSS_KEYS if metrics.get(key) is not None]
     if rows:
-        text += _table(rows)
+        text += table(rows)
         if metrics.get("source"):
             text += (
                 f"\nFrom `{metrics['source']}` (the last losses logged; the run wrote no {TRAIN_RUN_NAME}).\n"
@@ -339,7 +323,7 @@ def _usage_section(run: TrainingRun, repo_id: str) -> str:
 
 def _files_section(files: list[tuple[str, int]]) -> str:
     rows = [(f"`{path}`", human_size(size)) for path, size in files]
-    return "## Files\n\n" + _table(rows, header=("file", "size"))
+    return "## Files\n\n" + table(rows, header=("file", "size"))
 
 
 def _citation_section() -> str:
@@ -351,17 +335,3 @@ def _citation_section() -> str:
         "of the data you rely on (listed in the dataset's card):\n\n"
         f"```bibtex\n{MEDALPACA_CITATION}\n```\n"
     )
-
-
-def _table(rows: list[tuple[str, str]], header: tuple[str, str] = ("", "")) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
-    lines += [f"| {a} | {b} |" for a, b in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
-        return f"{int(value):,}"
-    return f"{value:.4g}"

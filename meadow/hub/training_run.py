@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,12 +40,6 @@ TOKENIZER_FILES = (
     "tokenizer.model",
     "spiece.model",
 )
-SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"
-"""The Hub repository of meadow's embedded default model (shipped as a Q4_1 GGUF)."""
-
-_SMOLLM = re.compile(r"^SmolLM2?-\d+(\.\d+)?[MB](-Instruct)?$")
-_SNAPSHOT = re.compile(r"models--([^/]+)--([^/]+)/snapshots/")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
@@ -187,32 +180,17 @@ def base_model(
     run: TrainingRun, *, override: str | None = None, license_override: str | None = None
 ) -> BaseModelInfo:
     """The base model: its Hub id, from ``override``, the run record or the ``--model`` setting."""
-    from meadow.models import DEFAULT_MODEL, SMOLLM2_NAME, gguf_name
+    from meadow.models import DEFAULT_MODEL, SMOLLM2_NAME, hub_repo_id
 
     model = run.config.get("model")
     recorded = (run.run or {}).get("base_model") or {}
-    name = recorded.get("name")
     hub_id = override
     if hub_id is None:
-        candidates = [model]
+        loaded_from = ()
         if (run.output_dir / ADAPTER_CONFIG).is_file():
             adapter = read_json(run.output_dir / ADAPTER_CONFIG, "the adapter's settings")
-            candidates.append(adapter.get("base_model_name_or_path"))
-        for value in candidates:
-            found = _snapshot_id(value)
-            if found:
-                hub_id = found
-                break
-    if hub_id is None:
-        if model in (None, DEFAULT_MODEL):
-            hub_id = SMOLLM2_HUB
-        elif name and HUB_ID.match(name):  # resolve_model names a Hub model by its id
-            hub_id = name
-        elif not name and HUB_ID.match(str(model)) and not Path(str(model)).expanduser().exists():
-            hub_id = str(model)
-        else:
-            stem = name or (gguf_name(Path(model)) if str(model).endswith(".gguf") else Path(model).name)
-            hub_id = f"HuggingFaceTB/{stem}" if _SMOLLM.match(stem) else None
+            loaded_from = (adapter.get("base_model_name_or_path"),)
+        hub_id = hub_repo_id(None if model is None else str(model), recorded.get("name"), loaded_from)
     note = None
     if model in (None, DEFAULT_MODEL) or recorded.get("gguf"):
         gguf = recorded.get("gguf") or f"{SMOLLM2_NAME}.Q4_1.gguf"
@@ -234,13 +212,6 @@ def base_model(
     )
 
 
-def _snapshot_id(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    match = _SNAPSHOT.search(value.replace("\\", "/"))
-    return f"{match[1]}/{match[2]}" if match else None
-
-
 def base_license(hub_id: str) -> str | None:
     """The base model's license: from its card in the local Hub cache, else for SmolLM2 (Apache-2.0)."""
     try:
@@ -258,7 +229,9 @@ def base_license(hub_id: str) -> str | None:
                     return meta["license"]
         except (OSError, ValueError, yaml.YAMLError):
             pass
+    from meadow.models import is_smollm
+
     org, _, name = hub_id.partition("/")
-    if org == "HuggingFaceTB" and _SMOLLM.match(name):
+    if org == "HuggingFaceTB" and is_smollm(name):
         return "apache-2.0"
     return None

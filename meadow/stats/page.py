@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 tr.total td { font-weight: 600; background: #f6f8fa; }
 td.text { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 34rem; }
 td ul { margin: 0; padding-left: 1.1rem; }
-td.mono { overflow-wrap: anywhere; max-width: 18rem; }
+td.mono { overflow-wrap: break-word; max-width: 18rem; }
 td.mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .muted, td.notrun { color: #6e7781; font-style: italic; }
 .warn { background: #fff8c5; border: 1px solid #d4a72c; padding: .5rem 1rem; border-radius: 4px; }
@@ -73,6 +74,16 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+_BREAK_AFTER = re.compile(r"([/_:#.\-]+)")
+
+
+def _ident(value: Any) -> str:
+    """An identifier (loader, reason, record id, path) escaped, with a line-break opportunity
+    (``<wbr>``) after each ``/ _ : # . -``: a narrow column wraps it between its parts, never
+    inside a word (the cells break words only where one part alone is wider than the column)."""
+    return _BREAK_AFTER.sub(r"\1<wbr>", _e(value))
 
 
 def _num(value: int | float | None) -> str:
@@ -198,7 +209,7 @@ def _steps_section(m: Manifest, rows: Sequence[Funnel], images: Mapping[str, tup
     sub = "<tr>" + '<th class="num">removed</th><th class="num">left</th>' * len(STEPS) + "</tr>"
     body = []
     for f in rows:
-        cells = [f"<td>{_e(f.source)}</td>", f'<td class="mono">{_e(f.loader)}</td>', _num(f.read)]
+        cells = [f"<td>{_e(f.source)}</td>", f'<td class="mono">{_ident(f.loader)}</td>', _num(f.read)]
         for s, left in zip(STEPS, f.left(), strict=True):
             removed = f.removed[s.key]
             cells.append(
@@ -246,7 +257,7 @@ def _drops_section(
         examples = m.sources[source].drop_examples.get(reason) or []
         items = "".join(f"<li>{_e(x)}</li>" for x in examples[:3])
         body.append(
-            f"<tr><td>{_e(source)}</td><td class='mono'>{_e(reason)}</td><td>{_e(label[step])}</td>"
+            f"<tr><td>{_e(source)}</td><td class='mono'>{_ident(reason)}</td><td>{_e(label[step])}</td>"
             f"{_num(count)}<td class='text'>{'<ul>' + items + '</ul>' if items else ''}</td></tr>"
         )
     table = _table(["source", "reason", "step", "rows", "examples (where)"], body, num_cols=[3])
@@ -271,7 +282,7 @@ def _contamination_section(
         paths = paths if isinstance(paths, list) else [paths]
         body.append(
             f"<tr><td>{_e(name)}</td><td>{_e(b.get('kind', ''))}</td>"
-            f"<td class='mono text'>{'<br>'.join(_e(p) for p in paths)}</td>"
+            f"<td class='mono text'>{'<br>'.join(_ident(p) for p in paths)}</td>"
             f"{_num(b.get('questions'))}{_num(b.get('hits'))}"
             f"{_num(sum(per_benchmark.get(name, {}).values()))}</tr>"
         )
@@ -407,7 +418,7 @@ def _samples_section(build: Build, rows: Sequence[Funnel], scan: RecordScan) -> 
         kept = scan.samples.get(source) or []
         if kept:
             body = [
-                f"<tr><td class='mono'>{_e(r.get('id', ''))}</td>"
+                f"<tr><td class='mono'>{_ident(r.get('id', ''))}</td>"
                 + "".join(_text(r.get(k, "")) for k in FIELDS)
                 + "</tr>"
                 for r in kept
@@ -419,7 +430,7 @@ def _samples_section(build: Build, rows: Sequence[Funnel], scan: RecordScan) -> 
         reasons = (dropped or {}).get(source) or {}
         for reason, records in reasons.items():
             body = [
-                f"<tr><td class='mono'>{_e(r.get('id', ''))}</td>"
+                f"<tr><td class='mono'>{_ident(r.get('id', ''))}</td>"
                 + "".join(_text(r.get(k, "")) for k in (*FIELDS, "detail"))
                 + "</tr>"
                 for r in records
@@ -434,7 +445,7 @@ def _build_section(m: Manifest) -> str:
     parts = []
     if m.outputs:
         body = [
-            f"<tr><td class='mono'>{_e(name)}</td>{_num(o.bytes)}{_num(o.records)}"
+            f"<tr><td class='mono'>{_ident(name)}</td>{_num(o.bytes)}{_num(o.records)}"
             f"<td class='mono'>{_e(o.sha256[:16])}</td></tr>"
             for name, o in m.outputs.items()
         ]
@@ -442,7 +453,7 @@ def _build_section(m: Manifest) -> str:
             "<h3>Outputs</h3>" + _table(["file", "bytes", "records", "sha256"], body, num_cols=[1, 2])
         )
     inputs = [
-        f"<tr><td>{_e(name)}</td><td class='mono text'>{_e(i.path)}</td>{_num(i.bytes)}"
+        f"<tr><td>{_e(name)}</td><td class='mono text'>{_ident(i.path)}</td>{_num(i.bytes)}"
         f"<td class='mono'>{_e(i.sha256[:16])}</td></tr>"
         for name, s in m.sources.items()
         for i in s.inputs

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from meadow.errors import MeadowError
-from meadow.models import ResolvedModel, resolve_model
+from meadow.models import ResolvedModel, hub_repo_id, model_libraries, resolve_model
 from meadow.schemas.outputs import MERGED_DIR, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
+from meadow.train.card import run_card
 from meadow.train.config import TrainConfig, check_environment
 from meadow.train.data import IGNORE, Examples, load_records, split, tokenize
 from meadow.train.prompt import PromptTemplate, load_template
+from meadow.train.schedule import Schedule, plan_schedule
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,7 @@ def training_arguments(
     accumulation: int,
     world_size: int,
     cuda: bool,
+    schedule: Schedule | None = None,
 ) -> Any:
     from transformers import TrainingArguments
 
@@ -191,7 +194,7 @@ def training_arguments(
         fp16=precision.fp16,
         bf16=precision.bf16,
         tf32=precision.tf32,
-        logging_steps=config.logging_steps,
+        logging_steps=schedule.logging_steps if schedule else config.logging_steps,
         optim=config.optim,
         lr_scheduler_type=config.lr_scheduler_type,
         eval_strategy="steps" if has_eval else "no",
@@ -302,9 +305,15 @@ def prepare_data(
 
 def train(config: TrainConfig) -> TrainResult:
     """Fine-tune ``config.model`` on ``config.data_path``; write adapter (or model) to output_dir."""
+    check_environment(config)
+    # bitsandbytes is imported only for 8-bit or 4-bit weights; known library noise is filtered
+    with model_libraries(quantized=config.quantized):
+        return _train(config)
+
+
+def _train(config: TrainConfig) -> TrainResult:
     import torch
 
-    check_environment(config)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accumulation = config.gradient_accumulation_steps(world_size)
     resume = resume_checkpoint(config)
@@ -320,14 +329,9 @@ def train(config: TrainConfig) -> TrainResult:
 
     cuda = torch.cuda.is_available()
     precision = pick_precision(config, cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported())
-    log.info(
-        "model %s, weights in %s; batch %d x %d accumulation x %d process(es) = %d",
-        resolved.identity,
-        str(precision.load_dtype).removeprefix("torch."),
-        config.per_device_batch_size,
-        accumulation,
-        world_size,
-        config.global_batch_size,
+    log.info("model %s, weights in %s", resolved.identity, str(precision.load_dtype).removeprefix("torch."))
+    schedule = plan_schedule(
+        config, len(train_set), accumulation=accumulation, world_size=world_size, cuda=cuda
     )
     model = load_model(config, resolved, precision, cuda=cuda)
     args = training_arguments(
@@ -337,6 +341,7 @@ def train(config: TrainConfig) -> TrainResult:
         accumulation=accumulation,
         world_size=world_size,
         cuda=cuda,
+        schedule=schedule,
     )
     trainer = trainer_class()(
         model=model,
@@ -355,7 +360,7 @@ def train(config: TrainConfig) -> TrainResult:
     if steps_run > 0:
         metrics["seconds_per_step"] = (time.perf_counter() - started) / steps_run
     if val_set is not None:
-        metrics.update(trainer.evaluate())
+        metrics.update(final_evaluation(trainer))
     out = Path(config.output_dir)
     trainer.save_model(str(out))
     merged = None
@@ -368,6 +373,7 @@ def train(config: TrainConfig) -> TrainResult:
         record = run_record(config, resolved, len(records), metrics, trainer.state.global_step)
         record["examples"] = {"train": train_set.stats, "validation": val_set.stats if val_set else {}}
         (out / TRAIN_RUN_NAME).write_text(json.dumps(record, indent=2) + "\n")
+        write_card(out, config, resolved, record)
     return TrainResult(
         output_dir=out,
         metrics=metrics,
@@ -377,6 +383,37 @@ def train(config: TrainConfig) -> TrainResult:
         merged_dir=merged,
         main_process=trainer.is_world_process_zero(),
     )
+
+
+def final_evaluation(trainer: Any) -> dict[str, float]:
+    """The validation metrics of the model that is saved, evaluated once.
+
+    The Trainer already evaluates at the last step (``eval_strategy="steps"`` evaluates at the
+    end too), so its metrics are taken from the log rather than evaluating again; with
+    ``load_best_model_at_end`` the saved model is the best checkpoint, whose loss is
+    ``best_metric``. Only when the log has no evaluation of the last step (a resumed run that
+    had nothing left to do) is the model evaluated here."""
+    state = trainer.state
+    last = [h for h in state.log_history if "eval_loss" in h and h.get("step") == state.global_step]
+    if not last:
+        return dict(trainer.evaluate())
+    metrics = {k: v for k, v in last[-1].items() if k.startswith("eval_")}
+    if trainer.args.load_best_model_at_end and state.best_metric is not None:
+        metrics["eval_loss"] = state.best_metric
+    return metrics
+
+
+def write_card(out: Path, config: TrainConfig, resolved: ResolvedModel, record: dict[str, Any]) -> None:
+    """README.md of the output folder: a short card in place of peft's template (see train/card.py)."""
+    base_id = hub_repo_id(config.model, resolved.name)
+    card = run_card(
+        config.model_dump(exclude={"completion_only_loss"}),
+        base_hub_id=base_id,
+        base_identity=resolved.identity,
+        data=record["data"],
+        metrics={**record["metrics"], "global_step": record["global_step"]},
+    )
+    (out / "README.md").write_text(card, encoding="utf-8")
 
 
 def _step_of(checkpoint: str) -> int:

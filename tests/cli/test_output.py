@@ -138,4 +138,4 @@ def test_piped_log_is_plain_lines_on_stderr(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"wrote 78 records to {tmp_path / 'demo'}\n"
     debug = [line for line in proc.stderr.splitlines() if line.startswith("DEBUG")]
-    assert "DEBUG    cord19: read 12, kept 8" in debug
+    assert "DEBUG    cord19: read 14, kept 8" in debug

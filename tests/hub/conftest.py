@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_fakes import COMMIT, DEMO, OTHER, REPO, TOKEN, FakeHub, Reply, Seen, Server, serve_bytes, sha
-
-from meadow.build import build
+from hub_fakes import COMMIT, OTHER, TOKEN, FakeHub, Reply, Seen, Server, serve_bytes, sha
 
 
 @pytest.fixture
@@ -91,12 +89,6 @@ def file_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Server, Server, 
             monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
             monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
             yield hub_server, cdn, state
-
-
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("builds")
-    return build(DEMO, output_dir=out, base_dir=REPO, progress=False).out_dir
 
 
 @pytest.fixture

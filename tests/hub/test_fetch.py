@@ -370,3 +370,69 @@ def test_usmle_benchmark_from_the_hub_is_fetched_and_used(workdir, file_hub):
         "usmle_step1:no_options": 1,
     }
     assert (usmle["questions"], usmle["unscored"]) == (5, 3)  # every question is indexed, scored or not
+
+
+# --------------------------------------------------------------------------- offline and on failure
+
+
+def test_a_dry_run_that_cannot_check_a_url_fails_and_says_why(workdir):
+    recipe = url_recipe(workdir, "https://meadow-test.invalid/data.tar")
+    report = fetch(recipe, dry_run=True, progress=False, net=FAST)
+    item = one(report)
+    assert item.status == "error" and "would download" not in item.detail
+    assert "cannot reach meadow-test.invalid" in item.detail and "not checked" in item.detail
+    assert report.problem() == "1 file(s) could not be checked (see above): the plan is incomplete"
+    assert not (workdir / "data").exists()
+
+
+def test_a_dry_run_lists_an_archive_two_entries_share_once(workdir, server, files):
+    # v1's MMLU tarball: the mmlu source unpacks dev/val, the mmlu_test benchmark the test CSVs
+    files["/data.tar"] = make_tar({"data/dev/anatomy_dev.csv": b"q,a,b,c,d,A\n"})
+    tar = {"kind": "url", "url": f"{server.url}/data.tar", "extract": True}
+    recipe = workdir / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "sources": {"mmlu": {"loader": "mmlu", "path": "data/raw/mmlu/x.csv", "fetch": tar}},
+                "benchmarks": {"mmlu_test": {"kind": "mmlu", "path": "data/raw/t/x.csv", "fetch": tar}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    report = fetch(recipe, dry_run=True, progress=False, net=FAST)
+    first, second = report.items
+    assert (first.status, second.status) == ("would download", "would copy")
+    assert first.size == second.size == len(files["/data.tar"])
+    assert first.detail.endswith("; also for mmlu_test/data.tar")
+    assert second.detail == "the same file as mmlu/data.tar, downloaded once"
+    assert report.problem() is None and len(server.seen) == 1  # one HEAD
+    result = CliRunner().invoke(app, ["fetch", str(recipe), "--dry-run"])
+    assert result.exit_code == 0 and "1 file(s) to download" in result.output, result.output
+
+
+def test_source_md_names_only_the_files_fetched(workdir, server, files):
+    files["/f.bin"] = DATA
+    recipe = write_recipe(
+        workdir,
+        {
+            "s": {
+                "loader": "cord19",
+                "path": "data/raw/s/f.bin",
+                "fetch": [
+                    {"kind": "url", "url": f"{server.url}/f.bin"},
+                    {"kind": "url", "url": "https://meadow-test.invalid/g.bin"},
+                ],
+            }
+        },
+    )
+    report = fetch(recipe, progress=False, net=FAST)
+    assert [i.status for i in report.items] == ["downloaded", "error"]
+    card = (workdir / "data/raw/s" / SOURCE_CARD).read_text()
+    assert f"{server.url}/f.bin" in card and "meadow-test.invalid" not in card
+    assert not (workdir / "data/raw/s/g.bin").exists()
+    assert set(json.loads((workdir / "data/raw" / LOCK_NAME).read_text())["files"]) == {"s/f.bin"}
+    assert report.problem() == (
+        "1 download(s) failed, 0 file(s) need a manual download (see above); "
+        f"the 1 file(s) in place are verified and recorded in {report.lock_path}"
+    )

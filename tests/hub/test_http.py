@@ -1,9 +1,14 @@
 """meadow.hub.http through `meadow fetch` of plain URLs from a local server: Range resume, a killed
-run's .part, verification, clear HTTP errors, bounded retries honouring Retry-After, redirects."""
+run's .part, verification, clear HTTP errors, bounded retries honouring Retry-After, redirects, and
+a host out of reach (an unresolvable name, a refused connection) said at once, not retried."""
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import time
+import urllib.error
 
 import pytest
 from hub_fakes import (
@@ -19,6 +24,7 @@ from hub_fakes import (
 )
 
 from meadow.hub.fetch import fetch
+from meadow.hub.http import Net, unreachable
 from meadow.hub.lock import LOCK_NAME
 from meadow.hub.source_card import SOURCE_CARD
 
@@ -138,3 +144,69 @@ def test_redirects_are_followed(workdir, server, files):
     recipe = url_recipe(workdir, f"{server.url}/old", to="f.bin")
     assert one(fetch(recipe, progress=False, net=FAST)).status == "downloaded"
     assert (workdir / "data/raw/s/f.bin").read_bytes() == DATA
+
+
+# --------------------------------------------------------------------------- a host out of reach
+
+
+SLOW = Net(retries=5, backoff=30.0, max_backoff=60.0, timeout=5)
+"""Backoff that a test would notice: an unreachable host must not wait through it."""
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["dns", "refused"])
+def test_an_unreachable_host_is_said_plainly_not_retried_and_nothing_is_written(workdir, where):
+    # a name under .invalid never resolves (RFC 6761); nothing listens on a released port
+    host, url = (
+        ("meadow-test.invalid", "http://meadow-test.invalid/f.bin")
+        if where == "dns"
+        else ("127.0.0.1", f"http://127.0.0.1:{free_port()}/f.bin")
+    )
+    recipe = url_recipe(workdir, url)
+    started = time.monotonic()
+    report = fetch(recipe, progress=False, net=SLOW)
+    assert time.monotonic() - started < 10  # no backoff: 5 retries would wait 30 s and more
+    item = one(report)
+    assert item.status == "error" and f"cannot reach {host}" in item.detail and "no network?" in item.detail
+    assert ("does not resolve" if where == "dns" else "connection refused") in item.detail
+    assert "resum" not in item.detail
+    # nothing is written, and nothing claims the file was fetched or recorded
+    assert not (workdir / "data").exists()
+    assert report.problem() == (
+        "1 download(s) failed, 0 file(s) need a manual download (see above); "
+        "nothing was downloaded or recorded"
+    )
+
+
+def test_unreachable_reads_the_errors_that_wrap_the_cause():
+    """httpx (the Hub client) wraps the socket error; urllib keeps it as ``reason``."""
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except OSError as inner:
+            raise RuntimeError("ConnectError") from inner
+    except RuntimeError as err:
+        wrapped = err
+    assert unreachable(wrapped, "https://hub.invalid/api") == (
+        "cannot reach hub.invalid: its name does not resolve (Name or service not known); no network?"
+    )
+    refused = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    assert "nothing answers on port 443" in unreachable(refused, "https://example.org/x")
+    assert unreachable(urllib.error.URLError(TimeoutError("timed out")), "https://example.org/x") is None
+    assert unreachable(ConnectionResetError(104, "reset"), "https://example.org/x") is None
+
+
+def test_a_retry_of_a_file_not_started_is_not_called_resuming(workdir, server, files, caplog):
+    answers = [Reply(200, {"Content-Length": str(len(DATA))}, b"", drop_after=0)]
+    files["/f.bin"] = lambda request: answers.pop(0) if answers else serve_bytes(request, DATA)
+    recipe = url_recipe(workdir, f"{server.url}/f.bin")
+    with caplog.at_level(logging.WARNING, logger="meadow.hub.http"):
+        assert one(fetch(recipe, progress=False, net=FAST)).status == "downloaded"
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "retrying in" in said and "resuming" not in said

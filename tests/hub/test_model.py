@@ -474,45 +474,15 @@ def test_cli_model_dry_run_stage_and_argument_errors(run_dir, evals, tmp_path, m
 # --------------------------------------------------------------------------- a real run
 
 
-def _tiny_model(folder: Path, texts: list[str]) -> None:
-    """A 1-layer Llama with a word-level tokenizer over ``texts``: a real model, trained in a second."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=["<unk>", "<eos>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
-    tokenizer.save_pretrained(folder)
-    config = LlamaConfig(
-        vocab_size=tok.get_vocab_size(),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        eos_token_id=1,
-        pad_token_id=1,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-
-
 @pytest.mark.slow
-def test_a_real_training_run_is_staged(demo_build, tmp_path):
+def test_a_real_training_run_is_staged(demo_build, tiny_model, tmp_path):
     """`meadow train` (1 step, a tiny local model) writes the run record, and its output stages."""
     from meadow.train.config import load_config
-    from meadow.train.prompt import load_template
     from meadow.train.trainer import train
 
-    records = json.loads((demo_build / "merged_medical_meadow.json").read_text())
-    template = load_template()
-    _tiny_model(
-        tmp_path / "tiny", [template.render(r["instruction"], r["input"], r["output"]) for r in records]
-    )
     out = tmp_path / "out"
     config = load_config(
-        model=str(tmp_path / "tiny"),
+        model=str(tiny_model),
         data_path=str(demo_build),
         output_dir=str(out),
         train_in_8bit=False,

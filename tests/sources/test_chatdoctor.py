@@ -182,7 +182,7 @@ def test_example_files_load(examples_dir: Path):
     items = run(folder / "HealthCareMagic-100k.json", folder / "iCliniq.json")
     recs = records(items)
     assert Counter(r.source for r in recs) == Counter(
-        {"chatdoctor/healthcaremagic_100k": 6, "chatdoctor/icliniq_10k": 3}
+        {"chatdoctor/healthcaremagic_100k": 7, "chatdoctor/icliniq_10k": 5}
     )
     assert Counter(d.reason for d in drops(items)) == Counter({"empty_input": 1, "empty_output": 2})
     assert len({r.id for r in recs}) == len(recs)

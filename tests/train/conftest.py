@@ -1,4 +1,4 @@
-"""Fixtures for the training tests: the demo build, and a few of its records."""
+"""Fixtures for the training tests: a few records of the demo build (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """recipes/demo.yaml built once per session (paths in the recipe are relative to the repo)."""
-    from meadow.build import build
-
-    out = tmp_path_factory.mktemp("demo-build")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(REPO)
-        result = build("recipes/demo.yaml", output_dir=out, progress=False)
-    return result.out_dir
 
 
 @pytest.fixture()

@@ -117,3 +117,61 @@ def test_cli_errors_before_loading_anything(tmp_path):
     assert result.exit_code == 1 and "at most one of fp16 and bf16" in result.output
     result = runner.invoke(app, ["train", "--config", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1 and "no such config file" in result.output
+
+
+def test_short_run_logs_its_loss_evaluates_once_and_writes_a_card(tiny_model, demo_build, tmp_path):
+    out = tmp_path / "out"
+    config = load_config(
+        model=str(tiny_model),
+        data_path=str(demo_build),
+        output_dir=str(out),
+        train_in_8bit=False,
+        fp16=False,
+        val_set_size=4,
+        per_device_batch_size=2,
+        global_batch_size=2,
+        max_steps=3,
+        eval_steps=2,
+        model_max_length=128,
+    )  # medAlpaca's logging_steps 10 and warmup_steps 100
+    result = train(config)
+    history = result.log_history
+    assert [h["step"] for h in history if "loss" in h] == [3]  # logging_steps capped to the 3 steps
+    evaluated = [h["step"] for h in history if "eval_loss" in h]
+    assert evaluated == [2, 3]  # every eval_steps and at the end, once
+    assert result.metrics["eval_loss"] == min(h["eval_loss"] for h in history if "eval_loss" in h)
+
+    card = (out / "README.md").read_text()
+    assert "[More Information Needed]" not in card and "cache" not in card
+    assert "Not for clinical use" in card and "library_name: peft" in card
+    data = json.loads((out / "meadow_train_run.json").read_text())["data"]
+    assert f"`{data['sha256']}`" in card and "the meadow build `demo`" in card
+    assert f"`{result.metrics['train_loss']:.4g}`" not in card  # numbers are plain, settings are code
+    assert f"| training loss (mean over the run) | {result.metrics['train_loss']:.4g} |" in card
+    assert "| `warmup_steps` | `100` |" in card and "tiny" in card
+
+
+@pytest.mark.parametrize("quantized", [False, True], ids=["float32", "8bit"])
+def test_bitsandbytes_only_when_asked_and_no_library_noise(tiny_model, demo_build, tmp_path, quantized):
+    """A fresh process: bitsandbytes is imported only for 8-bit/4-bit weights, and neither its CPU
+    kernel warning nor transformers' gradient-checkpointing FutureWarnings (raised for peft) show."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from meadow.train.config import load_config
+from meadow.train.trainer import train
+train(load_config(model={str(tiny_model)!r}, data_path={str(demo_build)!r}, output_dir={str(tmp_path)!r},
+    train_in_8bit={quantized}, fp16=False, val_set_size=0, per_device_batch_size=2, global_batch_size=2,
+    max_steps=1, warmup_steps=0, model_max_length=64))
+print("bitsandbytes imported:", sys.modules.get("bitsandbytes") is not None)
+"""
+    run = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"bitsandbytes imported: {quantized}" in run.stdout
+    assert "gemm_4bit_forward" not in run.stderr
+    assert "is_gradient_checkpointing" not in run.stderr and "gradient_checkpointing_enable" not in run.stderr
+    assert "Warning" not in run.stderr.replace("DeprecationWarning", ""), run.stderr
