@@ -37,7 +37,7 @@ from meadow.quality import decontaminate, filters
 from meadow.quality.near_dedup import NearDedupIndex
 from meadow.records import Record
 from meadow.schemas.manifest import Manifest
-from meadow.schemas.recipe import load_recipe, resolve_paths
+from meadow.schemas.recipe import find_recipe, load_recipe, resolve_paths
 from meadow.schemas.run import RunOptions, run_options
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def build(
     started = time.perf_counter()
 
     # plan
-    recipe_path = Path(recipe_path)
+    recipe_path = find_recipe(recipe_path)
     recipe = load_recipe(recipe_path)
     if options.replay:
         recipe.llm = recipe.llm.model_copy(update={"replay": True})

@@ -191,9 +191,60 @@ def recipe_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Recipe.model_json_schema()}
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "data"
+"""The recipes and examples a wheel carries (links to the repository's recipes/ and examples/)."""
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes shipped with meadow, by name (``demo``, ``demo_llm``, ``v1``)."""
+    return {p.stem: p for p in sorted((SHIPPED / "recipes").glob("*.yaml"))}
+
+
+def find_recipe(name_or_path: str | Path) -> Path:
+    """``name_or_path`` itself when it is a file or looks like a path, else the shipped recipe of
+    that name (``meadow build demo`` from any folder); an error lists the shipped names."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        return path
+    shipped = shipped_recipes()
+    if path.name in shipped:
+        return shipped[path.name]
+    raise MeadowError(
+        f"{name_or_path}: no such recipe file, and no recipe of that name ships with meadow "
+        f"(shipped: {', '.join(shipped) or 'none'})"
+    )
+
+
+def _shipped_inputs(recipe: Recipe, base: Path) -> Recipe:
+    """A shipped recipe's relative input paths that match nothing under ``base`` (the working
+    directory) but match the shipped examples, made absolute there: the demo recipes read
+    examples/, which a wheel carries; v1 reads data/raw/ of the working directory, as written."""
+
+    def moved(patterns: list[str]) -> str | list[str] | None:
+        out = []
+        for pattern in patterns:
+            relative = not Path(pattern).is_absolute()
+            if relative and not glob.glob(str(base / pattern)) and glob.glob(str(SHIPPED / pattern)):
+                out.append(str(SHIPPED / pattern))
+            else:
+                out.append(pattern)
+        return None if out == patterns else (out[0] if len(out) == 1 else out)
+
+    update: dict[str, Any] = {}
+    for field, entries in (("sources", recipe.sources), ("benchmarks", recipe.benchmarks)):
+        changed = {name: moved(e.patterns()) for name, e in entries.items()}
+        if any(v is not None for v in changed.values()):
+            update[field] = {
+                name: e if changed[name] is None else e.model_copy(update={"path": changed[name]})
+                for name, e in entries.items()
+            }
+    return recipe.model_copy(update=update) if update else recipe
+
+
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe file; errors name the file, key and line."""
-    path = Path(path)
+    """Read and validate a recipe file (or a shipped recipe by name: see ``find_recipe``); errors
+    name the file, key and line."""
+    path = find_recipe(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -216,6 +267,8 @@ def load_recipe(path: str | Path) -> Recipe:
     errors = _option_errors(data)
     if errors:
         raise MeadowError(_format_errors(path, node, data, errors))
+    if path.parent.absolute() == (SHIPPED / "recipes").absolute():
+        recipe = _shipped_inputs(recipe, Path.cwd())
     return recipe
 
 
