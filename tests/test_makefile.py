@@ -4,6 +4,7 @@ is run)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,9 +19,10 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def planned(target: str, venv: Path) -> list[str]:
     """The commands ``make TARGET`` runs in a fresh virtual environment ``venv``."""
-    run = subprocess.run(
-        ["make", "-n", "-B", target, f"VENV={venv}"], cwd=REPO, capture_output=True, text=True, check=True
-    )
+    # run from `make test` itself (CI), a nested make would print "Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    cmd = ["make", "--no-print-directory", "-n", "-B", target, f"VENV={venv}"]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, env=env)
     return run.stdout.splitlines()
 
 
