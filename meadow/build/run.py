@@ -129,7 +129,7 @@ def build(
             st.seconds = time.perf_counter() - t0
             st.peak_rss_mib = peak_rss_mib()
             if not st.yielded and not entry.allow_empty:
-                raise MeadowError(_empty_source(name, st, paths, base))
+                raise MeadowError(_empty_source(name, st))
             stats[name] = st
             kept.extend(records)
             if st.llm is not None:
@@ -168,9 +168,9 @@ def build(
     return BuildResult(final, len(kept), manifest)
 
 
-def _empty_source(name: str, st: SourceStats, paths: list[Path], base: Path) -> str:
+def _empty_source(name: str, st: SourceStats) -> str:
     """Why a source's loader gave no record, for the error that stops the build."""
-    files = ", ".join(input_file(p, base).path for p in paths)
+    files = ", ".join(i["path"] for i in st.inputs)  # as the manifest names them
     if not st.read:
         why = "its files hold no row"
     else:

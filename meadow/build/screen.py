@@ -41,29 +41,33 @@ class Verdict:
 @dataclass
 class Screen:
     """A source's per-record steps before its sample: the rank, the quality steps in order, then
-    the content key for exact dedup (``dedup``). ``timed`` names the step each one's time counts in
-    (``filter`` or ``decontaminate``); ``seconds`` adds it up."""
+    the content key for exact dedup (``dedup``). Each step comes with the build step its time
+    counts in (``filter`` or ``decontaminate``); ``seconds`` adds it up until ``flush``."""
 
     seed: int
-    steps: list[Step]
+    steps: list[tuple[str, Step]]
     dedup: bool
-    timed: list[str] = field(default_factory=list)
     seconds: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def of(cls, seed: int, filter_settings: FilterSettings, decon: Step | None, dedup: bool) -> Screen:
-        steps: list[Step] = [*filters.build_filters(filter_settings)]
-        timed = ["filter"] * len(steps)
+        steps: list[tuple[str, Step]] = [("filter", f) for f in filters.build_filters(filter_settings)]
         if decon is not None:
-            steps.append(decon)
-            timed.append("decontaminate")
-        return cls(seed, steps, dedup, timed)
+            steps.append(("decontaminate", decon))
+        return cls(seed, steps, dedup)
+
+    def flush(self, st: SourceStats) -> float:
+        """Add the time spent in the steps since the last flush to ``st``; returns it."""
+        spent = sum(self.seconds.values())
+        st.step_seconds.update(self.seconds)
+        self.seconds.clear()
+        return spent
 
     def check(self, record: Record) -> tuple[int, int | None] | Verdict:
         """``(rank, content key)`` of a record that may compete for the sample, or why not."""
         rank_ = rank(self.seed, record.id)
         clock = time.perf_counter
-        for step, timed in zip(self.steps, self.timed, strict=True):
+        for timed, step in self.steps:
             t0 = clock()
             rejection = step(record)
             self.seconds[timed] += clock() - t0
@@ -108,7 +112,6 @@ def scan(
     """
     clock = time.perf_counter
     started, handed = clock(), 0.0
-    before = sum(screen.seconds.values())
     try:
         for item in items:
             st.read += 1
@@ -133,9 +136,6 @@ def scan(
     except InputError as err:
         raise MeadowError(f"{err} (source {name!r}, loader {loader!r})") from None
     finally:
-        screened = sum(screen.seconds.values()) - before
+        screened = screen.flush(st)
         st.step_seconds["load"] += clock() - started - screened - handed
         st.step_seconds[handoff] += handed
-        for step, seconds in screen.seconds.items():
-            st.step_seconds[step] += seconds
-        screen.seconds.clear()

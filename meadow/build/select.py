@@ -218,10 +218,8 @@ def run_source(
         t0 = time.perf_counter()
         _rephrase(name, passages, sample, rephrasing, st, offer, drop, progress)
         # the rephrased records' screening counts under its steps, the rest is the LLM's
-        screened = sum(screen.seconds.values())
+        screened = screen.flush(st)
         st.step_seconds["rephrase"] += time.perf_counter() - t0 - screened
-        st.step_seconds.update(screen.seconds)
-        screen.seconds.clear()
     st.unique = st.read - sum(st.dropped.values()) - st.duplicates
     st.contamination.sort(key=lambda row: (row["id"], row["benchmark"], row["item_id"]))
     entries = [(r, i, k, x.record() if isinstance(x, RecordRow) else x) for r, i, k, x in sample.ranked()]

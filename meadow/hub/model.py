@@ -48,7 +48,6 @@ from meadow.hub.errors import PushError
 from meadow.hub.model_card import load_evals, model_card
 from meadow.hub.training_run import (
     ADAPTER_CONFIG,
-    CARD_NAME,
     BaseModelInfo,
     TrainingRun,
     base_model,
@@ -56,7 +55,7 @@ from meadow.hub.training_run import (
     read_json,
 )
 from meadow.models import HUB_REPO_ID
-from meadow.schemas.outputs import TEMPLATE_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
+from meadow.schemas.outputs import TEMPLATE_NAME, TRAIN_CARD_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ def stage_model(
             weights_sha256=weights_sha256(run.weights_dir),
             files=listing(tmp),  # all but the card itself
         )
-        (tmp / CARD_NAME).write_text(card, encoding="utf-8")
+        (tmp / TRAIN_CARD_NAME).write_text(card, encoding="utf-8")
         staged = StagedModel(folder=folder, run=run, base=base, files=listing(tmp))
         bad = [path for path, _ in staged.files if _NEVER.search(path)]
         if bad:  # cannot happen with the lists above; a guard against a future change of them

@@ -17,13 +17,12 @@ from typing import Any, Literal
 import yaml
 
 from meadow.hub.errors import PushError
-from meadow.schemas.outputs import MERGED_DIR, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
+from meadow.schemas.outputs import MERGED_DIR, TRAIN_CARD_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["adapter", "merged", "full"]
 
-CARD_NAME = "README.md"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 MODEL_FILES = ("config.json", "generation_config.json")
@@ -162,7 +161,7 @@ def _left_out(out: Path, weights_dir: Path, taken: set[str]) -> list[tuple[str, 
             continue
         elif name == "training_args.bin":
             left.append((name, "the Trainer's arguments, a pickle (meadow_train.json has the settings)"))
-        elif name == CARD_NAME:
+        elif name == TRAIN_CARD_NAME:
             left.append((name, "replaced by the model card"))
         elif weights_dir != out:
             left.append((name, "not part of the merged weights"))

@@ -23,5 +23,8 @@ TRAIN_RUN_NAME = "meadow_train_run.json"
 """Base model identity, data provenance and final metrics of a run (read by `meadow push --model`)."""
 MERGED_DIR = "merged"
 """Where a LoRA run with merging writes the merged full weights."""
+TRAIN_CARD_NAME = "README.md"
+"""The short card of a training run's folder (meadow/train/card.py); `meadow push --model` writes the
+full model card in its place."""
 TEMPLATE_NAME = "prompt_template.json"
 """The prompt template a run was trained with, copied beside its weights."""

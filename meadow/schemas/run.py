@@ -54,13 +54,12 @@ def run_options(**flags: Any) -> RunOptions:
     except ValidationError as err:
         parts = []
         for e in err.errors():
-            flag = "--" + "-".join(str(p) for p in e["loc"]).replace("_", "-") if e["loc"] else "flags"
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 msg = "unknown flag"
             elif e["type"] == "literal_error":
-                msg = f"got {e['input']!r}, expected " + e["msg"].removeprefix("Input should be ").replace(
-                    "'", ""
-                )
+                allowed = e["msg"].removeprefix("Input should be ").replace("'", "")
+                msg = f"got {e['input']!r}, expected {allowed}"
+            flag = "--" + "-".join(str(p) for p in e["loc"]).replace("_", "-")
             parts.append(f"{flag}: {msg}" if e["loc"] else msg)
         raise MeadowError("; ".join(parts)) from None

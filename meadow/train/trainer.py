@@ -20,7 +20,7 @@ from typing import Any
 
 from meadow.errors import MeadowError
 from meadow.models import ResolvedModel, hub_repo_id, model_libraries, resolve_model
-from meadow.schemas.outputs import MERGED_DIR, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
+from meadow.schemas.outputs import MERGED_DIR, TRAIN_CARD_NAME, TRAIN_CONFIG_NAME, TRAIN_RUN_NAME
 from meadow.train.card import run_card
 from meadow.train.config import TrainConfig, check_environment
 from meadow.train.data import IGNORE, Examples, load_records, split, tokenize
@@ -413,7 +413,7 @@ def write_card(out: Path, config: TrainConfig, resolved: ResolvedModel, record: 
         data=record["data"],
         metrics={**record["metrics"], "global_step": record["global_step"]},
     )
-    (out / "README.md").write_text(card, encoding="utf-8")
+    (out / TRAIN_CARD_NAME).write_text(card, encoding="utf-8")
 
 
 def _step_of(checkpoint: str) -> int:
