@@ -97,7 +97,7 @@ def diff_builds(a: str | Path, b: str | Path) -> BuildDiff:
     """Compare build folder ``a`` (the old one) with ``b`` (the new one)."""
     a, b = Path(a), Path(b)
     ma, mb = _checked(a), _checked(b)
-    ra, rb = _records(a), _records(b)
+    ra, rb = _records(a, ma), _records(b, mb)
     names = list(dict.fromkeys([*ma.sources, *mb.sources]))
     out = []
     for name in names:
@@ -130,14 +130,13 @@ def _checked(build: Path) -> Manifest:
     return manifest
 
 
-def _records(build: Path) -> dict[str, dict[str, bytes]]:
+def _records(build: Path, manifest: Manifest) -> dict[str, dict[str, bytes]]:
     """Recipe source name -> record id -> a digest of its instruction, input and output.
 
     A record's ``source`` column is finer than the recipe's source name (``mmlu/anatomy``), so
     rows are assigned to the recipe's sources by the manifest's counts: the rows are in recipe
     order, each source's kept records in one run.
     """
-    manifest = Manifest.read(build / MANIFEST_NAME)
     bounds = [(name, s.sampled) for name, s in manifest.sources.items()]
     out: dict[str, dict[str, bytes]] = defaultdict(dict)
     table = pq.read_table(build / PARQUET_NAME, columns=["id", "instruction", "input", "output"])
