@@ -28,7 +28,11 @@ def build(
         typer.Option("--output-dir", "-o", help="Write OUTPUT_DIR/<name>/, not the recipe's output_dir."),
     ] = None,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Fail on the first malformed row instead of counting it.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail on the first malformed row, or benchmark question, instead of counting it.",
+        ),
     ] = False,
     replay: Annotated[
         bool, typer.Option("--replay", help="Take every LLM answer from the cache; a miss is an error.")

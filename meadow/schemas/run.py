@@ -20,7 +20,9 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     output_dir: Path | None = Field(None, description="write OUTPUT_DIR/<name>/, not the recipe's output_dir")
-    strict: bool = Field(False, description="fail on the first malformed row instead of counting it")
+    strict: bool = Field(
+        False, description="fail on the first malformed row, or benchmark question, instead of counting it"
+    )
     replay: bool = Field(False, description="take every LLM answer from the cache; a miss is an error")
     progress: bool = Field(True, description="progress bars (shown on a terminal only)")
     workers: int | None = Field(None, ge=1, description="read the sources in shards on N local processes")
