@@ -89,16 +89,28 @@ class _Hasher:
         for name, base in (("_up", _PRIME), ("_down", pow(_PRIME, -1, 1 << 64))):
             setattr(self, name, np.concatenate([one, np.cumprod(np.full(m - 1, base, dtype=np.uint64))]))
 
-    def array(self, ws: Sequence[str], n: int) -> np.ndarray:
-        """The hash of each n-gram of ``ws``, in order (empty where ``ws`` has fewer than n words)."""
-        count = len(ws) - n + 1
-        if count <= 0:
-            return np.zeros(0, dtype=np.uint64)
+    def prefix(self, ws: Sequence[str]) -> np.ndarray:
+        """The prefix sums of ``w[t] * P**-t`` over ``ws`` (``len(ws) + 1`` values): every n-gram
+        size is read off the same sums (``ngrams``), so a text's words are hashed once."""
         self._powers(len(ws) + 1)
         w = np.fromiter(map(hash, ws), dtype=np.int64, count=len(ws)).view(np.uint64)
         prefix = np.zeros(len(ws) + 1, dtype=np.uint64)
         np.cumsum(w * self._down[: len(ws)], out=prefix[1:])
+        return prefix
+
+    def ngrams(self, prefix: np.ndarray, n: int) -> np.ndarray:
+        """The hash of each n-gram of the words behind ``prefix``, in order (empty where there are
+        fewer than n words)."""
+        count = len(prefix) - n
+        if count <= 0:
+            return np.zeros(0, dtype=np.uint64)
         return (prefix[n:] - prefix[:count]) * self._up[n - 1 : n - 1 + count]
+
+    def array(self, ws: Sequence[str], n: int) -> np.ndarray:
+        """The hash of each n-gram of ``ws``, in order (empty where ``ws`` has fewer than n words)."""
+        if len(ws) < n:
+            return np.zeros(0, dtype=np.uint64)
+        return self.ngrams(self.prefix(ws), n)
 
     def __call__(self, ws: Sequence[str], n: int) -> list[int]:
         """``array`` as Python ints (the keys of the index's tables)."""
@@ -198,11 +210,20 @@ class _Item:
 
 @dataclass
 class _Table:
-    """n-gram hash -> the questions holding it: the first, and the rare others."""
+    """n-gram hash -> the questions holding it: the first, and the rare others.
+
+    ``probe``: the hashes of every ``n - stride + 1``-gram of the table's questions. An n-gram a
+    record shares with a question holds one of them that starts at a multiple of ``stride`` in the
+    record, so a record none of whose grams at those starts is a probe holds no n-gram of the table:
+    ``stride`` times fewer lookups (each a miss in a large table) for the records that share none,
+    which are almost all.
+    """
 
     n: int
     first: dict[int, int] = field(default_factory=dict)
     others: dict[int, list[int]] = field(default_factory=dict)
+    stride: int = 1
+    probe: set[int] = field(default_factory=set)
 
     def add(self, h: int, idx: int) -> None:
         if self.first.setdefault(h, idx) != idx:
@@ -258,6 +279,12 @@ class Index:
             own = np.fromiter((weight.get(w, 0.0) for w in item.words), dtype=float, count=len(item.words))
             item.weights = np.where(np.cumsum(inside[:-1]) > 0, own, 0.0)
         self.skipped_common = len(skipped)
+        for table in (self.long, self.short):
+            table.stride = max(1, table.n // 3)
+            m = table.n - table.stride + 1
+            for item in self.items:
+                if item.n == table.n:
+                    table.probe.update(self._hash(item.words, m))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The tables hold Python's word hashes, salted per process: a worker process given this
@@ -282,10 +309,17 @@ class Index:
             exact.update(self.whole.get(field_, ()))
         for idx in exact:
             covered[idx] = np.arange(len(self.items[idx].words)) < self.items[idx].asked
+        prefix = None
         for table in (self.long, self.short):
-            if not table.first:
+            if not table.first or len(ws) < table.n:
                 continue
-            hashes = self._hash(ws, table.n)
+            if prefix is None:
+                prefix = self._hash.prefix(ws)  # the words hashed once for both n-gram sizes
+            if table.stride > 1:
+                probes = self._hash.ngrams(prefix, table.n - table.stride + 1)[:: table.stride]
+                if table.probe.isdisjoint(probes.tolist()):
+                    continue
+            hashes = self._hash.ngrams(prefix, table.n).tolist()
             if table.first.keys().isdisjoint(hashes):
                 continue
             at: dict[int, int] = {}  # a shared n-gram's hash -> where the record holds it

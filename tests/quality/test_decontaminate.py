@@ -564,3 +564,31 @@ def test_a_malformed_benchmark_file_names_the_benchmark_file_and_line(tmp_path, 
     with pytest.raises(MeadowError) as err:
         build(tiny_recipe(tmp_path, tiny), progress=False)
     assert str(err.value).startswith(f"benchmark 'medqa_test': {tiny / 'bench' / 'test.jsonl'}:2")
+
+
+def test_the_probe_of_every_table_changes_no_verdict():
+    # A record that shares a single n-gram with a question, at every offset from the probe's stride:
+    # found by the index (which looks up a gram every ``stride`` words first) as by a plain lookup of
+    # every n-gram. The questions are short enough that one shared n-gram covers 40% of them.
+    long_q = (
+        "Which enzyme deficiency causes accumulation of galactocerebroside in oligodendrocytes "
+        "leading to globoid cells and demyelination?"
+    )
+    questions = [("long", long_q, ["Galactocerebrosidase", "Hexosaminidase"]), ("gait", GAIT, GAIT_OPTIONS)]
+    index = Index(DecontaminateSettings(), [bench(questions=questions)])
+    plain = Index(DecontaminateSettings(), [bench(questions=questions)])
+    for table in (plain.long, plain.short):
+        table.stride = 1
+    assert (index.long.stride, index.short.stride) == (4, 2)
+    filler = "patients often report mild symptoms during routine visits to the clinic".split()
+    found = 0
+    for item_id, question, n in (("long", long_q, 13), ("gait", GAIT, 8)):
+        ws = normalize(question).split()
+        for start in range(len(ws) - n + 1):
+            for lead in range(5):
+                text = " ".join([*filler[:lead], *ws[start : start + n], *filler[5:]])
+                record = rec("Read this.", text, "Noted.")
+                got = index.find(record)
+                assert got == plain.find(record), (item_id, start, lead)
+                found += got is not None and got.hit.item_id == item_id
+    assert found >= 15  # one shared n-gram covers enough of these questions in most windows
