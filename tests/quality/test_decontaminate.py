@@ -580,7 +580,19 @@ def test_the_probe_of_every_table_changes_no_verdict():
     for table in (plain.long, plain.short):
         table.stride = 1
     assert (index.long.stride, index.short.stride) == (4, 2)
-    filler = "patients often report mild symptoms during routine visits to the clinic".split()
+    filler = [
+        "patients",
+        "often",
+        "report",
+        "mild",
+        "symptoms",
+        "during",
+        "routine",
+        "visits",
+        "to",
+        "the",
+        "clinic",
+    ]
     found = 0
     for item_id, question, n in (("long", long_q, 13), ("gait", GAIT, 8)):
         ws = normalize(question).split()
