@@ -131,6 +131,21 @@ def test_local_workers_match_on_the_real_fixtures(tmp_path, raw_fixtures):
     assert m["near_dedup"]["seconds"] >= 0 and m["totals"]["near_duplicates"] >= 0
 
 
+def test_a_large_splittable_file_is_read_in_spans_with_the_same_result(tmp_path, raw_fixtures, monkeypatch):
+    # CORD-19's loader is splittable: a source of at least SPLIT_BYTES is read in one span per
+    # worker; its second span holds the rows of the second file that repeat cord_uids of the first.
+    monkeypatch.setattr("meadow.build.shards.SPLIT_BYTES", 0)
+    recipe = fixture_recipe(tmp_path, raw_fixtures)
+    one = build(recipe, output_dir=tmp_path / "one", progress=False)
+    two = build(recipe, output_dir=tmp_path / "two", progress=False, workers=2, keep_work=True)
+    assert_same_build(one.out_dir, two.out_dir)
+    assert two.manifest.to_json()["executor"]["shards"] == 3 + 2 + 12 + 6 + 1
+    done = [json.loads(p.read_text()) for p in sorted((tmp_path / "two/.work").rglob("cord19/*.done"))]
+    assert [d["stats"]["read"] for d in done] == [77, 77]  # about half the bytes each
+    assert done[1]["stats"]["dropped"]["duplicate_cord_uid"] == 4
+    assert one.manifest.to_json()["sources"]["cord19"]["dropped"]["duplicate_cord_uid"] == 4
+
+
 def test_rerun_reuses_finished_shards_and_redoes_changed_ones(tmp_path, raw_fixtures, hook):
     for src in sorted((raw_fixtures / "stackexchange").glob("*/*.xml")):  # three sites: three shards
         (tmp_path / src.parent.name).mkdir()

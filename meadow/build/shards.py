@@ -24,6 +24,14 @@ message's parent must come first), and CSV rows may hold quoted newlines, so no 
 be trusted to start a row without reading from the start. Splitting line-oriented JSONL by byte
 ranges would be safe for MedQA only; it is not done.
 
+Spans of a large file. A splittable loader (``SourceSpec.splittable``: CORD-19) whose files hold
+at least ``SPLIT_BYTES`` is read in as many shards as the executor runs at once, each a span of
+rows (meadow.sources.Span, from a file and line to another): every shard parses the file from
+its start, keeping the state the rows before its span leave (the ``cord_uid`` values claimed),
+and validates, filters and decontaminates its own rows only, which is most of the work. The
+spans follow each other in file order, so the driver offers their records to the sample in the
+same order as a single-process build.
+
 Loaders whose state spans files are read as one shard (``per_file=False`` in their registration):
 CORD-19 (a ``cord_uid`` seen in an earlier metadata.csv is a duplicate), PubMed causal language
 and health advice (a sentence already labelled in an earlier file), USMLE (questions, solutions
@@ -66,6 +74,7 @@ from meadow.records import Passage, Record
 from meadow.schemas.quality import FilterSettings
 from meadow.schemas.recipe import Recipe
 from meadow.schemas.run import RunOptions
+from meadow.sources import Span
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,11 @@ DATA_SUFFIX = ".pkl.zst"
 DONE_SUFFIX = ".done"
 BATCH = 2048
 """Rows pickled together in a shard file."""
+SPLIT_BYTES = 64 * 2**20
+"""A splittable source (meadow.sources.SourceSpec.splittable) whose files hold at least this many
+bytes is read in spans, one shard per task the executor runs at once."""
+SAMPLE_BYTES = 2**20
+"""How much of each file ``spans`` reads to estimate its bytes per line."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,8 @@ class ShardJob:
     fingerprint: str
     out: str
     """The shard's path without suffix: ``<work>/<source>/<index>``."""
+    span: Span | None = None
+    """The rows of ``paths`` this shard yields (a splittable loader's); None: all of them."""
 
     @property
     def done_path(self) -> Path:
@@ -111,10 +127,16 @@ def plan_source(
     decon: Any,
     work: Path,
     base: Path,
+    parts: int = 1,
 ) -> list[ShardJob]:
-    """The shards of one source: a file each when its loader is separable by file, else one."""
+    """The shards of one source: a file each when its loader is separable by file, ``parts`` spans
+    of its rows when it is splittable and large (``SPLIT_BYTES``), else one."""
     spec = sources.get(entry.loader)
-    groups = [[p] for p in paths] if spec.per_file else [paths]
+    groups: list[tuple[list[Path], Span | None]] = [([p], None) for p in paths] if spec.per_file else []
+    if not groups:
+        large = sum(p.stat().st_size for p in paths) >= SPLIT_BYTES
+        cuts = spans(paths, parts) if spec.splittable and parts > 1 and large else [None]
+        groups = [(paths, cut) for cut in cuts]
     settings = {
         "meadow": __version__,
         "loader": entry.loader,
@@ -126,12 +148,12 @@ def plan_source(
         "decontaminate": _decon_fingerprint(decon),
     }
     jobs = []
-    for i, group in enumerate(groups):
+    for i, (group, span) in enumerate(groups):
         inputs = []
         for p in group:
             st = p.stat()
             inputs.append([str(p), st.st_size, st.st_mtime_ns])
-        blob = json.dumps({**settings, "inputs": inputs}, sort_keys=True, default=str)
+        blob = json.dumps({**settings, "inputs": inputs, "span": span}, sort_keys=True, default=str)
         jobs.append(
             ShardJob(
                 source=name,
@@ -146,9 +168,34 @@ def plan_source(
                 on_error=on_error,
                 fingerprint=hashlib.sha256(blob.encode()).hexdigest(),
                 out=str(work / name / f"{i:05d}"),
+                span=span,
             )
         )
     return jobs
+
+
+def spans(paths: list[Path], parts: int) -> list[Span]:
+    """About ``parts`` spans of the rows of ``paths`` (meadow.sources.Span), of about the same
+    bytes each, in order and together covering every row once. Where a span starts is estimated
+    from the bytes per line of the first ``SAMPLE_BYTES`` of its file: an estimate only moves work
+    from one span to the next, it cannot lose or repeat a row."""
+    sizes = [p.stat().st_size for p in paths]
+    total = sum(sizes)
+    cuts: list[tuple[int, int]] = [(0, 0)]
+    for k in range(1, parts):
+        target, before = total * k // parts, 0
+        for index, (path, size) in enumerate(zip(paths, sizes, strict=True)):
+            if target < before + size:
+                with open(path, "rb") as f:
+                    head = f.read(SAMPLE_BYTES)
+                per_line = len(head) / max(1, head.count(b"\n"))
+                cut = (index, 2 + int((target - before) / per_line))  # line 1 is the header
+                if cut > cuts[-1]:
+                    cuts.append(cut)
+                break
+            before += size
+    cuts.append((len(paths), 0))
+    return list(zip(cuts, cuts[1:], strict=False))
 
 
 def _decon_fingerprint(decon: Any) -> Any:
@@ -206,10 +253,11 @@ def run_shard(job: ShardJob, decon: Any = None) -> dict[str, Any]:
             add(PassageRow.of(rank_, p))
 
         options = spec.options.model_validate(job.options)
+        paths = [Path(p) for p in job.paths]
         scan(
             job.source,
             job.loader,
-            spec.load([Path(p) for p in job.paths], options),
+            spec.load(paths, options) if job.span is None else spec.load(paths, options, span=job.span),
             screen,
             st,
             job.on_error,
@@ -279,6 +327,7 @@ class Sharded:
                 decon,
                 work,
                 base,
+                parts=executor.slots(),
             )
             for name, paths in plan.items()
         }

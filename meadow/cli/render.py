@@ -108,6 +108,7 @@ def loader_data(spec: Any) -> dict[str, Any]:
         "summary": spec.summary,
         "citation": spec.citation,
         "per_file": spec.per_file,
+        "splittable": spec.splittable,
         "tags": spec.tags,
         "options": options,
         "example": None if spec.test_only else example_entry(spec),
@@ -145,7 +146,8 @@ def loader_detail(spec: Any) -> list[RenderableType]:
         Text(f"license: {spec.license}"),
         Text(
             f"per-file shards (--workers): {'yes' if spec.per_file else 'no'}; "
-            f"upstream tags (include_tags/exclude_tags): {'yes' if spec.tags else 'no'}"
+            + ("a large file read in spans (--workers): yes; " if spec.splittable else "")
+            + f"upstream tags (include_tags/exclude_tags): {'yes' if spec.tags else 'no'}"
         ),
     ]
     if spec.options.model_fields:

@@ -60,6 +60,11 @@ class Options(BaseModel):
 
 Loader = Callable[[Sequence[Path], Options], Iterator[Item]]
 
+Position = tuple[int, int]
+"""(file index in ``paths``, line): where a row starts."""
+Span = tuple[Position, Position]
+"""The rows starting from the first position up to, not including, the second."""
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -76,6 +81,12 @@ class SourceSpec:
     files, so `meadow build --workers` may read each file in its own shard (meadow.build.shards)."""
     tags: bool = False
     """Its records carry ``meta["tags"]`` (upstream tags), so the tag filters apply to it."""
+    splittable: bool = False
+    """``load(paths, options, span=(a, b))`` yields the items of the rows starting at positions
+    ``a`` up to ``b`` (meadow.sources.Span), in order, with the state the rows before ``a`` leave
+    (it reads them without yielding them): what ``load(paths, options)`` yields for those rows.
+    So `meadow build --workers` may read one large file in several shards, each doing the work
+    after loading (validation, filters, decontamination) for its own rows only."""
 
 
 _REGISTRY: dict[str, SourceSpec] = {}
@@ -92,19 +103,21 @@ def register(
     test_only: bool = False,
     per_file: bool = False,
     tags: bool = False,
+    splittable: bool = False,
 ) -> Callable[[Loader], Loader]:
     """Register ``load`` under ``name``.
 
     ``test_only`` marks evaluation sets (USMLE self-assessment): a recipe may not train on them.
     ``per_file``: the loader keeps no state across files (see ``SourceSpec.per_file``).
     ``tags``: its records carry upstream tags in ``meta["tags"]`` (see ``SourceSpec.tags``).
+    ``splittable``: it reads a span of its rows on request (see ``SourceSpec.splittable``).
     """
 
     def deco(load: Loader) -> Loader:
         if name in _REGISTRY:
             raise RuntimeError(f"two loaders registered as {name!r}")
         _REGISTRY[name] = SourceSpec(
-            name, load, options, produces, summary, license, citation, test_only, per_file, tags
+            name, load, options, produces, summary, license, citation, test_only, per_file, tags, splittable
         )
         return load
 

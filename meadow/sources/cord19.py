@@ -27,15 +27,20 @@ record is kept, so ids stay unique; a row without abstract does not claim its
 ``cord_uid``, so a later row of the same paper that has one is used), and the field
 checks of ``make_record`` (``too_long_input`` for a runaway abstract, ``invalid_record``
 for a NUL byte). Record id: ``cord19:<cord_uid>``.
+
+Splittable (``meadow.sources.SourceSpec.splittable``): ``span`` yields the items of the rows
+that start inside it; the rows before it are read for the ``cord_uid`` values they claim. A
+final release's one metadata.csv is then screened by several workers at once.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from meadow.records import Record
-from meadow.sources import Drop, Item, Options, register
+from meadow.sources import Drop, Item, Options, Span, register
 from meadow.sources._common import iter_csv, make_record, where
 
 SOURCE = "cord19"
@@ -70,30 +75,46 @@ class Cord19Options(Options):
     summary="CORD-19 metadata.csv: summarise an abstract to the paper's title",
     license="per row (metadata.csv 'license' column: cc-by, cc0, no-cc, ...); see the CORD-19 terms of use",
     citation=CITATION,
+    splittable=True,
 )
-def load(paths: Sequence[Path], options: Cord19Options) -> Iterator[Item]:
+def load(paths: Sequence[Path], options: Cord19Options, span: Span | None = None) -> Iterator[Item]:
     seen: set[str] = set()
     instruction = options.instruction
-    for path in paths:
-        yield from _load_file(path, instruction, seen)
+    (first, start), (last, end) = span or ((0, 0), (len(paths), 0))
+    for index, path in enumerate(paths[: last + 1]):
+        if index == last and end == 0:
+            break  # the span ends where this file starts
+        if index < first:  # wholly before the span: read for the cord_uids it claims
+            deque(_load_file(path, instruction, seen), maxlen=0)
+            continue
+        begin = start if index == first else 0
+        stop = end if index == last else None
+        for line, item in _load_file(path, instruction, seen, stop):
+            if line >= begin:
+                yield item
 
 
-def _load_file(path: Path, instruction: str, seen: set[str]) -> Iterator[Item]:
+def _load_file(
+    path: Path, instruction: str, seen: set[str], stop: int | None = None
+) -> Iterator[tuple[int, Item]]:
+    """``(line, item)`` of the rows starting before line ``stop`` (None: every row)."""
     for line, row in iter_csv(path, required=REQUIRED):
+        if stop is not None and line >= stop:
+            return
         uid = row["cord_uid"].strip()
         abstract = row["abstract"].strip()
         if not abstract:
-            yield Drop("no_abstract", where(path, line), f"cord_uid {uid}")
+            yield line, Drop("no_abstract", where(path, line), f"cord_uid {uid}")
             continue
         title = row["title"].strip()
         if not title:
-            yield Drop("no_title", where(path, line), f"cord_uid {uid}")
+            yield line, Drop("no_title", where(path, line), f"cord_uid {uid}")
             continue
         if not uid:
-            yield Drop("no_cord_uid", where(path, line), "empty cord_uid cell", malformed=True)
+            yield line, Drop("no_cord_uid", where(path, line), "empty cord_uid cell", malformed=True)
             continue
         if uid in seen:
-            yield Drop("duplicate_cord_uid", where(path, line), f"cord_uid {uid} already used")
+            yield line, Drop("duplicate_cord_uid", where(path, line), f"cord_uid {uid} already used")
             continue
         meta: dict[str, str | None] = {"cord_uid": uid}
         for key in _META:
@@ -109,4 +130,4 @@ def _load_file(path: Path, instruction: str, seen: set[str]) -> Iterator[Item]:
         )
         if isinstance(item, Record):
             seen.add(uid)
-        yield item
+        yield line, item

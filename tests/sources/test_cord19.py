@@ -220,3 +220,42 @@ def test_example_file_loads(examples_dir: Path):
     # (not the loader) finds the copy
     assert len(records(items)) == 10
     assert drops(items) == Counter({"no_abstract": 2, "no_title": 1, "duplicate_cord_uid": 1})
+
+
+def _span_items(paths: list[Path], span) -> list:
+    return list(get("cord19").load(paths, Cord19Options(), span=span))
+
+
+def _key(item) -> tuple:
+    return ("drop", item.reason, item.where, item.detail) if isinstance(item, Drop) else ("rec", item)
+
+
+def test_spans_together_yield_exactly_the_whole_read(tmp_path: Path, raw_fixtures: Path):
+    # meadow build --workers reads one large metadata.csv in spans (meadow.build.shards): every
+    # row once, in order, and a cord_uid claimed before a span is a duplicate inside it.
+    tricky = write_rows(
+        tmp_path / "metadata.csv",
+        [
+            row("a", abstract=""),
+            row("a", abstract="Line one\nline two of a quoted abstract.\n"),  # lines 3-5
+            row("b", abstract="Has a NUL \x00 byte."),  # invalid: does not claim b
+            row("a", abstract="A repeat."),
+            row("b", abstract="Now valid."),
+            row("c", title=""),
+            row("a", abstract="Another\nrepeat\nspanning lines."),
+            row("c"),
+            row("", abstract="No uid."),
+        ],
+    )
+    paths = [raw_fixtures / "cord19" / "metadata.first150.csv", tricky]
+    paths.append(raw_fixtures / "cord19" / "metadata.hf_dummy_2020-11-29.first4.csv")
+    whole = [_key(it) for it in run(*paths)]
+    assert Counter(k[1] for k in whole if k[0] == "drop")["duplicate_cord_uid"] == 4 + 2
+    lines = [sum(1 for _ in open(p, "rb")) + 1 for p in paths]
+    cuts = sorted({(f, line) for f in range(3) for line in range(lines[f] + 1) if line % 7 == 3 or f == 1})
+    for cut in cuts:
+        for end in ((cut[0], cut[1] + 5), (cut[0] + 1, 4), (3, 0)):
+            parts = [((0, 0), cut), (cut, max(cut, end)), (max(cut, end), (3, 0))]
+            got = [_key(it) for span in parts for it in _span_items(paths, span)]
+            assert got == whole, (cut, end)
+    assert _span_items(paths, ((1, 0), (1, 0))) == []
