@@ -171,6 +171,27 @@ def test_index_keeps_the_first_copy_and_ignores_textless_records():
     assert index.info()["pairs"] == {"s <- s": 1}
 
 
+def test_a_chain_in_one_batch_compares_with_kept_records_only():
+    # A ~ B (0.84) and B ~ C (0.84) but A !~ C (0.70), all in one batch: B goes as A's copy, and C,
+    # compared with the records kept (A), not with B, stays. Copies of a row earlier in the batch
+    # are found by sorting the batch's band keys (NearDedupIndex._batch_pairs).
+    ws = [f"w{i}" for i in range(60)]
+    a = Record(instruction="i", output=" ".join(ws), source="t", id="t:a")
+    b = a.model_copy(
+        update={"id": "t:b", "output": " ".join(["x" if i == 10 else w for i, w in enumerate(ws)])}
+    )
+    c_words = ["x" if i == 10 else "y" if i == 40 else w for i, w in enumerate(ws)]
+    c = a.model_copy(update={"id": "t:c", "output": " ".join(c_words)})
+    d = c.model_copy(update={"id": "t:d", "output": c.output.upper()})  # C's copy, two rows later
+    index = NearDedupIndex(0.8, 5, 128)
+    kept, near = index.select("s", [(i, r.id, None, r) for i, r in enumerate((a, b, c, d))], None)
+    assert [e[1] for e in kept] == ["t:a", "t:c"]
+    assert [(x.record.id, x.of_id, round(x.similarity, 2)) for x in near] == [
+        ("t:b", "t:a", 0.84),
+        ("t:d", "t:c", 1.0),
+    ]
+
+
 # --------------------------------------------------------------------------------------- builds
 
 

@@ -291,7 +291,8 @@ class NearDedupIndex:
             # kept index -> shingles, for the records kept earlier that are candidates here (their
             # shingles recomputed from their text, in one go) and the records kept in this batch
             known = self._recompute({c for found in earlier.values() for c in found})
-            recent: dict[int, list[int]] = {}  # band key -> kept index, for records kept in this batch
+            prior = self._batch_pairs(keys, sets)
+            kept_at: dict[int, int] = {}  # row in batch -> kept index, for records kept with shingles
             fresh: list[tuple[int, int]] = []  # (row in batch, kept index) of records kept with shingles
             kept_rows: list[int] = []  # row in batch of each record kept
             for i, entry in enumerate(batch):
@@ -301,8 +302,7 @@ class NearDedupIndex:
                 found = None
                 if len(shingles):
                     candidates = set(earlier.get(i, ()))
-                    for key in keys[i].tolist():
-                        candidates.update(recent.get(key, ()))
+                    candidates.update(kept_at[j] for j in prior.get(i, ()) if j in kept_at)
                     found = self._best_match(shingles, candidates, known)
                 if found is not None:
                     of, similarity = found
@@ -317,8 +317,7 @@ class NearDedupIndex:
                 self._sizes.append(len(shingles))
                 kept_rows.append(i)
                 if len(shingles):
-                    for key in keys[i].tolist():
-                        recent.setdefault(key, []).append(index)
+                    kept_at[i] = index
                     known[index] = shingles
                     fresh.append((i, index))
             self._add_run(keys, fresh)
@@ -326,6 +325,25 @@ class NearDedupIndex:
             if on_batch is not None:
                 on_batch(len(batch))
         return kept, near
+
+    def _batch_pairs(self, keys: np.ndarray, sets: Sequence[np.ndarray]) -> dict[int, list[int]]:
+        """Row of a batch -> the earlier rows of the batch that share a band key with it (rows with
+        shingles only), found for the whole batch by sorting its keys: most rows share none."""
+        rows = np.flatnonzero(np.fromiter((len(x) > 0 for x in sets), dtype=bool, count=len(sets)))
+        flat = keys[rows].ravel()
+        order = np.argsort(flat, kind="stable")  # stable: a key's rows stay in row order
+        flat, owner = flat[order], np.repeat(rows, self.bands)[order]
+        same = flat[1:] == flat[:-1]
+        if not same.any():
+            return {}
+        prior: dict[int, set[int]] = {}
+        # a run of one key: from where ``same`` turns true to where it turns false again
+        ends = np.flatnonzero(np.diff(np.concatenate(([False], same, [False])).astype(np.int8)))
+        for a, b in zip(ends[::2].tolist(), ends[1::2].tolist(), strict=True):  # runs of one key
+            members = owner[a : b + 1].tolist()
+            for k in range(1, len(members)):
+                prior.setdefault(members[k], set()).update(members[:k])
+        return {row: sorted(earlier) for row, earlier in prior.items()}
 
     def _best_match(
         self, shingles: np.ndarray, candidates: set[int], known: dict[int, np.ndarray]
