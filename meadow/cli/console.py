@@ -33,6 +33,11 @@ def out() -> Console:
     return Console(width=_UNWRAPPED)
 
 
+QUIET_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "openai")
+"""Loggers kept to warnings unless --verbose: the HTTP clients log a line per request. openai 3
+sends its requests through httpx2, which logs as ``httpx2`` (a cold v1 build printed 44,556 lines)."""
+
+
 def setup_logging(verbose: bool) -> None:
     """Log to stderr: through rich on a terminal, plain lines (one per message) otherwise."""
     if sys.stderr.isatty():
@@ -43,7 +48,7 @@ def setup_logging(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     if not verbose:  # one INFO line per HTTP request (the openai client's httpx): noise, and ~1 ms each
-        for name in ("httpx", "httpcore", "openai"):
+        for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -139,3 +139,22 @@ def test_piped_log_is_plain_lines_on_stderr(tmp_path):
     assert proc.stdout == f"wrote 78 records to {tmp_path / 'demo'}\n"
     debug = [line for line in proc.stderr.splitlines() if line.startswith("DEBUG")]
     assert "DEBUG    cord19: read 14, kept 8" in debug
+
+
+def test_the_openai_clients_request_lines_are_quiet_unless_verbose():
+    # The openai client logs a line per HTTP request through its HTTP library (httpx2 for openai 3):
+    # 44,556 INFO lines, and about 30 s of CPU, in a cold v1 build before its logger was quieted.
+    import logging
+
+    import openai._base_client as base
+
+    from meadow.cli.console import setup_logging
+
+    http = next(getattr(base, m) for m in ("httpx2", "httpx") if hasattr(base, m))
+    logger = logging.getLogger(http.__name__.split(".")[0])
+    before = logger.level
+    try:
+        setup_logging(verbose=False)
+        assert not logger.isEnabledFor(logging.INFO)
+    finally:
+        logger.setLevel(before)
