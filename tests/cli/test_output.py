@@ -152,9 +152,12 @@ def test_the_openai_clients_request_lines_are_quiet_unless_verbose():
 
     http = next(getattr(base, m) for m in ("httpx2", "httpx") if hasattr(base, m))
     logger = logging.getLogger(http.__name__.split(".")[0])
-    before = logger.level
+    root = logging.getLogger()
+    before = logger.level, root.level
     try:
         setup_logging(verbose=False)
+        root.setLevel(logging.INFO)  # as the CLI logs (under pytest, basicConfig leaves the root alone)
         assert not logger.isEnabledFor(logging.INFO)
     finally:
-        logger.setLevel(before)
+        logger.setLevel(before[0])
+        root.setLevel(before[1])
