@@ -25,11 +25,12 @@ The conversion is deterministic: the same HTML gives the same text, byte for byt
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, NavigableString
+from bs4 import BeautifulSoup, NavigableString, Tag
 from markdownify import ATX, MarkdownConverter, chomp
 
 _STRUCK = ("s", "strike", "del")
@@ -37,6 +38,24 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _CODE_BLOCK = re.compile(r"(^ *```.*?^ *```$)", re.MULTILINE | re.DOTALL)
 _CLOSING = tuple(".,;:!?)]")
 _SUP_TOKEN = re.compile(r"[\w.,+\-\u2212]+")
+
+
+_STRUCK_TAG = re.compile(r"<(?:s|strike|del)[\s/>]", re.IGNORECASE)
+"""Where a body may hold a struck-out element: the tree is searched for them only then."""
+
+
+class _Tag(Tag):
+    """bs4's Tag, with ``find_parent(name)`` as a walk up the parents. markdownify asks it of every
+    element ("inside a <pre>?"), and bs4's general matcher made it a third of a Stack Exchange
+    dump's load; the answer is the same."""
+
+    def find_parent(self, name: Any = None, attrs: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(name, str) or attrs or kwargs:
+            return super().find_parent(name, attrs, **kwargs)
+        parent = self.parent
+        while parent is not None and parent.name != name:
+            parent = parent.parent
+        return parent
 
 
 class _Converter(MarkdownConverter):
@@ -87,12 +106,19 @@ def html_to_markdown(html: str, base: str | None = None) -> str:
     """Markdown text of an HTML fragment; ``base`` resolves relative link targets."""
     # In a container, a body that is only a URL or a file name, or starts with "<?xml", is parsed
     # as the HTML it is (bs4 would warn that it looks like a locator or an XML document).
-    soup = BeautifulSoup(f"<div>{html}</div>", "lxml")
-    for el in soup.find_all(_STRUCK):
-        if not el.decomposed:  # not inside a struck element removed already
-            _remove_struck(el)
+    soup = BeautifulSoup(f"<div>{html}</div>", "lxml", element_classes={Tag: _Tag})
+    if _STRUCK_TAG.search(html):
+        for el in soup.find_all(_STRUCK):
+            if not el.decomposed:  # not inside a struck element removed already
+                _remove_struck(el)
     soup.smooth()  # the text on either side of a removed element becomes one string again
-    return _tidy(_Converter(base).convert_soup(soup))
+    return _tidy(_converter(base).convert_soup(soup))
+
+
+@functools.lru_cache(maxsize=64)
+def _converter(base: str | None) -> _Converter:
+    """One converter per site: it holds only its options and its cache of conversion methods."""
+    return _Converter(base)
 
 
 def _remove_struck(el: Any) -> None:
