@@ -142,3 +142,22 @@ def test_real_dump_continued_list_numbers(raw_fixtures: Path) -> None:
     numbered = [line.split(".")[0] for line in text.split("\n") if re.match(r"\d+\. ", line)]
     assert numbered == ["1", "2", "3", "4"]  # four <ol>, the last three with start="2", "3", "4"
     assert "2. LLMs are trained on tokens" in text
+
+
+def test_the_fast_find_parent_answers_as_bs4_does():
+    # markdownify asks every element find_parent("pre"); meadow's Tag walks up the parents instead
+    # of bs4's general matcher. Same answers, on every element of a nested fragment.
+    from bs4 import BeautifulSoup, Tag
+
+    from meadow.sources._html import _Tag
+
+    html = "<div><pre><code>x <b>y</b></code></pre><p>a <i>b <pre>c</pre></i></p><ul><li>d</li></ul></div>"
+    fast = BeautifulSoup(html, "lxml", element_classes={Tag: _Tag})
+    plain = BeautifulSoup(html, "lxml")
+    pairs = list(zip(fast.find_all(True), plain.find_all(True), strict=True))
+    assert len(pairs) == 11 and all(isinstance(a, _Tag) for a, _ in pairs)
+    for a, b in pairs:
+        for name in ("pre", "div", "p", "li", "table"):
+            got, want = a.find_parent(name), b.find_parent(name)
+            assert (got is None) == (want is None) and (got is None or str(got) == str(want))
+        assert str(a.find_parent(["pre", "p"])) == str(b.find_parent(["pre", "p"]))  # bs4's own path
