@@ -24,6 +24,11 @@ message's parent must come first), and CSV rows may hold quoted newlines, so no 
 be trusted to start a row without reading from the start. Splitting line-oriented JSONL by byte
 ranges would be safe for MedQA only; it is not done.
 
+Loaders whose state spans files are read as one shard (``per_file=False`` in their registration):
+CORD-19 (a ``cord_uid`` seen in an earlier metadata.csv is a duplicate; a large one is read in
+spans, below), PubMed causal language and health advice (a sentence already labelled in an
+earlier file), USMLE (questions, solutions and images in separate files; test-only anyway).
+
 Spans of a large file. A splittable loader (``SourceSpec.splittable``: CORD-19) whose files hold
 at least ``SPLIT_BYTES`` is read in as many shards as the executor runs at once, each a span of
 rows (meadow.sources.Span, from a file and line to another): every shard parses the file from
@@ -31,11 +36,6 @@ its start, keeping the state the rows before its span leave (the ``cord_uid`` va
 and validates, filters and decontaminates its own rows only, which is most of the work. The
 spans follow each other in file order, so the driver offers their records to the sample in the
 same order as a single-process build.
-
-Loaders whose state spans files are read as one shard (``per_file=False`` in their registration):
-CORD-19 (a ``cord_uid`` seen in an earlier metadata.csv is a duplicate), PubMed causal language
-and health advice (a sentence already labelled in an earlier file), USMLE (questions, solutions
-and images in separate files; test-only anyway).
 
 Resuming. ``.done`` holds the shard's fingerprint: the meadow version, the loader and its
 options, the source's filters, the seed, dedup, on_error, the decontamination settings and the
