@@ -3,6 +3,7 @@ finished shards reused by a rerun, a changed input redone, a killed worker's sha
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -330,3 +331,21 @@ def test_cli_build_with_workers(tmp_path, monkeypatch):
     assert res.exit_code == 1 and "local or ray" in res.output
     res = CliRunner().invoke(app, ["build", "recipes/demo.yaml", "-o", str(tmp_path), "--address", "auto"])
     assert res.exit_code == 1 and "--address is for --executor ray" in res.output
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5, 40])
+def test_spans_cover_every_row_once_in_order(tmp_path, parts):
+    from meadow.build.shards import spans
+
+    files = []
+    for i, rows in enumerate((300, 0, 40, 1)):
+        p = tmp_path / f"{i}.csv"
+        p.write_text("h\n" + "".join(f"row {i}-{k}\n" for k in range(rows)))
+        files.append(p)
+    cut = spans(files, parts)
+    assert cut[0][0] == (0, 0) and cut[-1][1] == (len(files), 0)
+    assert all(a < b for a, b in cut) and all(x[1] == y[0] for x, y in itertools.pairwise(cut))
+    assert 2 <= len(cut) <= parts
+    # about the same bytes each: the biggest span holds at most twice its share (plus a line)
+    starts = [line if f == 0 else 302 for (f, line), _ in cut]
+    assert max(b - a for a, b in itertools.pairwise([*starts, 302])) <= 2 * 302 / parts + 2
