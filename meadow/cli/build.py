@@ -44,8 +44,8 @@ def build(
             "--workers",
             "-j",
             min=1,
-            help="Read the sources in shards (one per input file) on N local processes; "
-            "finished shards survive a failed build for the rerun.",
+            help="Read the sources in shards (one per input file; a large CORD-19 metadata.csv in N "
+            "spans of rows) on N local processes; finished shards survive a failed build for the rerun.",
         ),
     ] = None,
     executor: Annotated[
