@@ -27,6 +27,7 @@ the section text itself, so its support is 1 by construction (the optional judge
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -160,12 +161,14 @@ def _strip(word: str, rules: tuple[tuple[str, str], ...]) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light English stem: plural and verb endings (``occurs``, ``occurred``, ``occurring``
     -> ``occur``) and a few derivations (``treatment``, ``diagnosis``, ``hypertension``), then
     a doubled final consonant and a final ``e`` or ``y``. Not a linguist's stemmer: it only has to map
     the forms of one word to one key, and keep apart words that merely start alike
-    (``lactose`` -> ``lactos``, ``lactic`` -> ``lactic``)."""
+    (``lactose`` -> ``lactos``, ``lactic`` -> ``lactic``). Cached: a text's words repeat, and a
+    cached build's rephrasing spent most of its time here."""
     if len(word) <= _MIN_STEM or not word.isalpha():
         return word
     w = _strip(_strip(word, _INFLECTION), _DERIVATION)
