@@ -132,11 +132,13 @@ def plan_source(
     """The shards of one source: a file each when its loader is separable by file, ``parts`` spans
     of its rows when it is splittable and large (``SPLIT_BYTES``), else one."""
     spec = sources.get(entry.loader)
-    groups: list[tuple[list[Path], Span | None]] = [([p], None) for p in paths] if spec.per_file else []
-    if not groups:
-        large = sum(p.stat().st_size for p in paths) >= SPLIT_BYTES
-        cuts = spans(paths, parts) if spec.splittable and parts > 1 and large else [None]
-        groups = [(paths, cut) for cut in cuts]
+    groups: list[tuple[list[Path], Span | None]]
+    if spec.per_file:
+        groups = [([p], None) for p in paths]
+    elif spec.splittable and parts > 1 and sum(p.stat().st_size for p in paths) >= SPLIT_BYTES:
+        groups = [(paths, cut) for cut in spans(paths, parts)]
+    else:
+        groups = [(paths, None)]
     settings = {
         "meadow": __version__,
         "loader": entry.loader,
@@ -181,15 +183,17 @@ def spans(paths: list[Path], parts: int) -> list[Span]:
     from one span to the next, it cannot lose or repeat a row."""
     sizes = [p.stat().st_size for p in paths]
     total = sum(sizes)
+    per_line: dict[int, float] = {}  # file index -> its estimated bytes per line
     cuts: list[tuple[int, int]] = [(0, 0)]
     for k in range(1, parts):
         target, before = total * k // parts, 0
         for index, (path, size) in enumerate(zip(paths, sizes, strict=True)):
             if target < before + size:
-                with open(path, "rb") as f:
-                    head = f.read(SAMPLE_BYTES)
-                per_line = len(head) / max(1, head.count(b"\n"))
-                cut = (index, 2 + int((target - before) / per_line))  # line 1 is the header
+                if index not in per_line:
+                    with open(path, "rb") as f:
+                        head = f.read(SAMPLE_BYTES)
+                    per_line[index] = len(head) / max(1, head.count(b"\n"))
+                cut = (index, 2 + int((target - before) / per_line[index]))  # line 1 is the header
                 if cut > cuts[-1]:
                     cuts.append(cut)
                 break

@@ -326,7 +326,7 @@ class NearDedupIndex:
                 on_batch(len(batch))
         return kept, near
 
-    def _batch_pairs(self, keys: np.ndarray, sets: Sequence[np.ndarray]) -> dict[int, list[int]]:
+    def _batch_pairs(self, keys: np.ndarray, sets: Sequence[np.ndarray]) -> dict[int, set[int]]:
         """Row of a batch -> the earlier rows of the batch that share a band key with it (rows with
         shingles only), found for the whole batch by sorting its keys: most rows share none."""
         rows = np.flatnonzero(np.fromiter((len(x) > 0 for x in sets), dtype=bool, count=len(sets)))
@@ -343,7 +343,7 @@ class NearDedupIndex:
             members = owner[a : b + 1].tolist()
             for k in range(1, len(members)):
                 prior.setdefault(members[k], set()).update(members[:k])
-        return {row: sorted(earlier) for row, earlier in prior.items()}
+        return prior
 
     def _best_match(
         self, shingles: np.ndarray, candidates: set[int], known: dict[int, np.ndarray]

@@ -222,8 +222,16 @@ class _Table:
     n: int
     first: dict[int, int] = field(default_factory=dict)
     others: dict[int, list[int]] = field(default_factory=dict)
-    stride: int = 1
+    stride: int = field(init=False)
     probe: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.stride = max(1, self.n // 3)
+
+    @property
+    def probe_n(self) -> int:
+        """The size of the probe's grams: an n-gram holds one at every stride of its starts."""
+        return self.n - self.stride + 1
 
     def add(self, h: int, idx: int) -> None:
         if self.first.setdefault(h, idx) != idx:
@@ -265,7 +273,9 @@ class Index:
         skipped: set[tuple[int, int]] = set()
         for idx, item in enumerate(self.items):
             table = self.long if item.n == settings.ngram else self.short
-            hashes = self._hash(item.words, item.n)
+            prefix = self._hash.prefix(item.words)  # the words hashed once for the n-grams and probes
+            table.probe.update(self._hash.ngrams(prefix, table.probe_n).tolist())
+            hashes = self._hash.ngrams(prefix, item.n).tolist()
             inside = np.zeros(len(item.words) + 1, dtype=np.int32)  # +1 from an n-gram's start, -1 after it
             for at, h in enumerate(hashes):
                 if h in common[item.n]:
@@ -279,12 +289,6 @@ class Index:
             own = np.fromiter((weight.get(w, 0.0) for w in item.words), dtype=float, count=len(item.words))
             item.weights = np.where(np.cumsum(inside[:-1]) > 0, own, 0.0)
         self.skipped_common = len(skipped)
-        for table in (self.long, self.short):
-            table.stride = max(1, table.n // 3)
-            m = table.n - table.stride + 1
-            for item in self.items:
-                if item.n == table.n:
-                    table.probe.update(self._hash(item.words, m))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The tables hold Python's word hashes, salted per process: a worker process given this
@@ -316,7 +320,7 @@ class Index:
             if prefix is None:
                 prefix = self._hash.prefix(ws)  # the words hashed once for both n-gram sizes
             if table.stride > 1:
-                probes = self._hash.ngrams(prefix, table.n - table.stride + 1)[:: table.stride]
+                probes = self._hash.ngrams(prefix, table.probe_n)[:: table.stride]
                 if table.probe.isdisjoint(probes.tolist()):
                     continue
             hashes = self._hash.ngrams(prefix, table.n).tolist()
